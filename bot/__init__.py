@@ -1,0 +1,1 @@
+"""The Telegram adapter, the command line and the bundled Bot API emulator."""

@@ -1,0 +1,1 @@
+"""What bhiv-bot is, with no Telegram in it: storyboards, the LM client, the pipeline and the job service."""

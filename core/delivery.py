@@ -1,0 +1,234 @@
+"""The outbox delivery loop: notifications leave here, in order per chat, at least once.
+
+A notification is marked sent the moment the sender returns, in its own short transaction, so a crash can
+repeat at most the one message that was in flight. The retry policy sits with the loop:
+- DeliveryRetryLaterError (flood control): wait exactly what the platform asked, then try again;
+- DeliveryTransientError or anything unexpected: exponential backoff (1 s, 2 s, ... 5 min) up to
+  ``outbox_max_attempts``, then the notification is dropped and logged;
+- RecipientGoneError (the user blocked the bot): drop everything pending for that chat, mark the user blocked;
+- DeliveryRejectedError (the platform refused the payload): drop it and log an error (a bug to fix).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import Clock, SystemClock
+from core.errors import (
+    DeliveryRejectedError,
+    DeliveryRetryLaterError,
+    RecipientGoneError,
+)
+from core.settings import JobSettings
+from core.types import JobRecord, VersionRecord
+from core.wakeup import Wakeup
+from storage import jobs as job_queries
+from storage import outbox as outbox_queries
+
+logger = logging.getLogger(__name__)
+
+LEASE_S = 120.0
+MAX_BACKOFF_S = 300.0
+BATCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One thing to tell a chat, with the current state it is about (rendered at delivery time)."""
+
+    id: int
+    chat_id: int
+    kind: str  # ack | job_status | job_failed | result | result_file | text
+    attempts: int
+    job: JobRecord | None = None
+    version: VersionRecord | None = None
+    queue_position: int | None = None
+    payload: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def reply_to(self) -> int | None:
+        value = self.payload.get("reply_to")
+        return value if isinstance(value, int) else None
+
+
+class Sender(Protocol):
+    """Delivers one notification; returns the platform's message id (or None), raises DeliveryError."""
+
+    async def deliver(self, notification: Notification) -> int | None: ...
+
+
+class Delivery:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sender: Sender,
+        settings: JobSettings,
+        *,
+        wakeup: Wakeup,
+        clock: Clock | None = None,
+        concurrency: int = 16,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.sender = sender
+        self.settings = settings
+        self.wakeup = wakeup
+        self.clock = clock or SystemClock()
+        self.poll_interval_s = poll_interval_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[bool]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="outbox-delivery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._in_flight:  # let messages already handed to the sender finish and be marked
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def run_until_idle(self) -> None:
+        """Deliver everything due now, then return (tests, burst runs)."""
+        while await self._round():
+            pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                busy = await self._round()
+            except Exception:
+                logger.exception("outbox round failed; retrying")
+                busy = False
+            if not busy:
+                await self.wakeup.wait(self.poll_interval_s)
+
+    async def _round(self) -> bool:
+        """Deliver the due head of every chat concurrently; True if anything was attempted."""
+        async with self.engine.connect() as conn:
+            heads = await outbox_queries.due_heads(conn, now=self.clock.now(), limit=BATCH)
+        if not heads:
+            return False
+        tasks = [asyncio.create_task(self._guarded(head.id)) for head in heads]
+        self._in_flight.update(tasks)
+        for task in tasks:
+            task.add_done_callback(self._in_flight.discard)
+        results = await asyncio.gather(*tasks)
+        return any(results)
+
+    async def _guarded(self, outbox_id: int) -> bool:
+        async with self._slots:
+            return await self.deliver_now(outbox_id)
+
+    async def deliver_now(self, outbox_id: int) -> bool:
+        """Lease one notification and deliver it; False when somebody else has it or it is done."""
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            row = await outbox_queries.lease(conn, outbox_id, now=now, until=now + timedelta(seconds=LEASE_S))
+        if row is None:
+            return False
+        notification = await self._load(row.id, row.chat_id, row.kind, row.attempts, row.job_id, row.payload)
+        if self._nothing_to_show(notification):
+            async with self.engine.begin() as conn:
+                await outbox_queries.mark_sent(conn, row.id, message_id=None, now=self.clock.now())
+            return True
+        try:
+            message_id = await self.sender.deliver(notification)
+        except DeliveryRetryLaterError as exc:
+            await self._reschedule(notification, exc.retry_after_s, f"flood control: {exc}")
+        except RecipientGoneError as exc:
+            await self._recipient_gone(notification, str(exc))
+        except DeliveryRejectedError as exc:
+            logger.error("outbox %s (%s, job %s) rejected: %s", row.id, row.kind, _job_id(notification), exc)
+            async with self.engine.begin() as conn:
+                await outbox_queries.drop(conn, row.id, error=str(exc))
+        except Exception as exc:  # transient by default: the network, a 5xx, a bug in the sender
+            await self._backoff(notification, exc)
+        else:
+            await self._sent(notification, message_id)
+        return True
+
+    async def _load(
+        self, outbox_id: int, chat_id: int, kind: str, attempts: int, job_id: str | None, payload: str
+    ) -> Notification:
+        data = json.loads(payload)
+        async with self.engine.connect() as conn:
+            job = await job_queries.get_job(conn, job_id) if job_id else None
+            version_id = data.get("version_id")
+            version = await job_queries.get_version(conn, version_id) if isinstance(version_id, int) else None
+            position = (
+                await job_queries.queue_position(conn, job) if job is not None and job.status == "queued" else None
+            )
+        return Notification(outbox_id, chat_id, kind, attempts, job, version, position, data)
+
+    @staticmethod
+    def _nothing_to_show(notification: Notification) -> bool:
+        """A status edit whose ack never made it, or that shows what the ack shows already."""
+        if notification.kind != "job_status" or notification.job is None:
+            return False
+        job = notification.job
+        return job.ack_message_id is None or job.ack_status == job.status
+
+    async def _sent(self, notification: Notification, message_id: int | None) -> None:
+        async with self.engine.begin() as conn:
+            await outbox_queries.mark_sent(conn, notification.id, message_id=message_id, now=self.clock.now())
+            job = notification.job
+            if job is not None and notification.kind in ("ack", "job_status"):
+                await job_queries.set_ack(
+                    conn,
+                    job.id,
+                    message_id=message_id if notification.kind == "ack" else None,
+                    status=job.status,
+                )
+
+    async def _reschedule(self, notification: Notification, delay_s: float, error: str) -> None:
+        async with self.engine.begin() as conn:
+            await outbox_queries.reschedule(
+                conn, notification.id, next_try_at=self.clock.now() + timedelta(seconds=delay_s), error=error
+            )
+        logger.info(
+            "outbox %s to chat %s: %s; next try in %.1f s",
+            notification.id,
+            notification.chat_id,
+            error,
+            delay_s,
+        )
+
+    async def _backoff(self, notification: Notification, exc: Exception) -> None:
+        if notification.attempts >= self.settings.outbox_max_attempts:
+            logger.error(
+                "outbox %s (%s, job %s) dropped after %d attempts: %r",
+                notification.id,
+                notification.kind,
+                _job_id(notification),
+                notification.attempts,
+                exc,
+            )
+            async with self.engine.begin() as conn:
+                await outbox_queries.drop(conn, notification.id, error=repr(exc))
+            return
+        delay_s = min(MAX_BACKOFF_S, 2.0 ** (notification.attempts - 1))
+        await self._reschedule(notification, delay_s, repr(exc))
+
+    async def _recipient_gone(self, notification: Notification, reason: str) -> None:
+        async with self.engine.begin() as conn:
+            dropped = await outbox_queries.drop_chat(conn, notification.chat_id, error=reason)
+            await job_queries.set_user_blocked(conn, notification.chat_id, blocked=True)
+        logger.info("chat %s is gone (%s): dropped %d notification(s)", notification.chat_id, reason, dropped)
+
+
+def _job_id(notification: Notification) -> str:
+    return notification.job.id if notification.job else "-"

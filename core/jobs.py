@@ -1,0 +1,416 @@
+"""The job service: the durable queue of script-to-storyboard work.
+
+submit() is one short transaction (user, script, job and its ack notification) and nothing else. Workers
+claim jobs with a lease in one atomic statement (storage.jobs.claim_next); a result is written together with
+its notifications, so a job is either done and announced or not done at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.clock import Clock, SystemClock
+from core.errors import JobNotFoundError, JobStateError, QuotaExceededError
+from core.ids import new_job_id, normalize_job_id
+from core.intake import clean_script
+from core.settings import JobSettings
+from core.storyboard import Storyboard, parse_storyboard
+from core.types import JobRecord, ScriptSubmission, Submitted, VersionRecord
+from core.wakeup import Wakeup
+from storage import jobs as job_queries
+from storage import outbox as outbox_queries
+from storage import ratings as rating_queries
+
+logger = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class JobInputs:
+    script_text: str
+    parent: Storyboard | None = None
+    rating: int | None = None
+    comment: str | None = None
+
+
+FAILED_FOR_USER = "Something went wrong on our side while making this storyboard. Please send the script again."
+
+
+class JobService:
+    def __init__(self, engine: AsyncEngine, settings: JobSettings, *, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.jobs_waiting = Wakeup()  # nudged when a job may be claimable
+        self.outbox_waiting = Wakeup()  # nudged when a notification was queued
+
+    # -- intake -------------------------------------------------------------------------------------------
+
+    async def submit(self, submission: ScriptSubmission) -> Submitted:
+        """Store the script and its job; the same chat message submitted again returns the first job."""
+        text = clean_script(
+            submission.text, max_chars=self.settings.max_script_chars, max_scenes=self.settings.max_scenes
+        )
+        request_key = f"msg:{submission.chat_id}:{submission.message_id}"
+        now = self.clock.now()
+        try:
+            async with self.engine.begin() as conn:
+                existing = await job_queries.find_job_by_request(conn, request_key)
+                if existing is not None:
+                    return Submitted(existing, False, await job_queries.queue_position(conn, existing), None)
+                author = submission.author
+                await job_queries.upsert_user(
+                    conn, user_id=author.user_id, name=author.name, username=author.username, now=now
+                )
+                await self._check_quota(conn, author.user_id, now)
+                script_id = await job_queries.insert_script(
+                    conn,
+                    user_id=author.user_id,
+                    source=submission.source,
+                    file_name=submission.file_name,
+                    sha256=hashlib.sha256(text.encode()).hexdigest(),
+                    text=text,
+                    char_count=len(text),
+                    chat_id=submission.chat_id,
+                    message_id=submission.message_id,
+                    created_at=now,
+                )
+                submitted = await self._enqueue_job(
+                    conn,
+                    user_id=author.user_id,
+                    script_id=script_id,
+                    chat_id=submission.chat_id,
+                    request_key=request_key,
+                    reply_to=submission.message_id,
+                    now=now,
+                )
+        except IntegrityError:
+            # The same message raced itself (a re-delivered update handled concurrently): the winner's job.
+            async with self.engine.connect() as conn:
+                existing = await job_queries.find_job_by_request(conn, request_key)
+                if existing is None:
+                    raise
+                return Submitted(existing, False, await job_queries.queue_position(conn, existing), None)
+        self._wake_all()
+        logger.info("job %s queued for user %s", submitted.job.id, submission.author.user_id)
+        return submitted
+
+    async def _check_quota(self, conn: AsyncConnection, user_id: int, now: datetime) -> None:
+        active, last_hour = await job_queries.count_user_jobs(conn, user_id, since=now - HOUR)
+        if active >= self.settings.max_active_jobs_per_user:
+            raise QuotaExceededError(
+                f"You already have {active} storyboards in the works; the limit is "
+                f"{self.settings.max_active_jobs_per_user}. Please wait for one to finish (see /jobs)."
+            )
+        if last_hour >= self.settings.max_jobs_per_hour:
+            oldest = await job_queries.oldest_recent_job_time(conn, user_id, since=now - HOUR)
+            wait_s = max(1.0, ((oldest or now) + HOUR - now).total_seconds())
+            raise QuotaExceededError(
+                f"You have sent {last_hour} scripts in the last hour; the limit is "
+                f"{self.settings.max_jobs_per_hour}. Please try again in {_minutes(wait_s)}.",
+                retry_after_s=wait_s,
+            )
+
+    async def _enqueue_job(
+        self,
+        conn: AsyncConnection,
+        *,
+        user_id: int,
+        script_id: int,
+        chat_id: int,
+        request_key: str,
+        reply_to: int | None,
+        now: datetime,
+        kind: str = "generate",
+        parent_version_id: int | None = None,
+        feedback_id: int | None = None,
+    ) -> Submitted:
+        job = await job_queries.insert_job(
+            conn,
+            id=new_job_id(),
+            user_id=user_id,
+            script_id=script_id,
+            kind=kind,
+            parent_version_id=parent_version_id,
+            feedback_id=feedback_id,
+            request_key=request_key,
+            status="queued",
+            attempts=0,
+            stage="queued",
+            available_at=now,
+            chat_id=chat_id,
+            created_at=now,
+            updated_at=now,
+        )
+        ack_id = await outbox_queries.enqueue(
+            conn,
+            chat_id=chat_id,
+            kind="ack",
+            payload={"reply_to": reply_to},
+            now=now,
+            job_id=job.id,
+            dedupe_key=f"ack:{job.id}",
+        )
+        return Submitted(job, True, await job_queries.queue_position(conn, job), ack_id)
+
+    async def submit_improvement(
+        self,
+        *,
+        user_id: int,
+        feedback_id: int,
+        version: VersionRecord,
+        chat_id: int,
+        request_key: str,
+        reply_to: int | None,
+    ) -> Submitted:
+        """Queue an improved version of ``version`` driven by the feedback row (rating and comment)."""
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            existing = await job_queries.find_job_by_request(conn, request_key)
+            if existing is not None:
+                return Submitted(existing, False, await job_queries.queue_position(conn, existing), None)
+            await self._check_quota(conn, user_id, now)
+            submitted = await self._enqueue_job(
+                conn,
+                user_id=user_id,
+                script_id=version.script_id,
+                chat_id=chat_id,
+                request_key=request_key,
+                reply_to=reply_to,
+                now=now,
+                kind="improve",
+                parent_version_id=version.id,
+                feedback_id=feedback_id,
+            )
+        self._wake_all()
+        logger.info("job %s queued for user %s (improve version %s)", submitted.job.id, user_id, version.id)
+        return submitted
+
+    # -- questions users ask ------------------------------------------------------------------------------
+
+    async def get_for_user(self, job_id: str, user_id: int) -> tuple[JobRecord, int | None]:
+        """The user's own job and its queue position (None unless queued); anyone else's is "not found"."""
+        canonical = normalize_job_id(job_id)
+        async with self.engine.connect() as conn:
+            job = await job_queries.get_job(conn, canonical) if canonical else None
+            if job is None or job.user_id != user_id:
+                raise JobNotFoundError(job_id)
+            position = await job_queries.queue_position(conn, job) if job.status == "queued" else None
+        return job, position
+
+    async def recent(self, user_id: int, *, limit: int = 10) -> list[JobRecord]:
+        async with self.engine.connect() as conn:
+            return await job_queries.recent_jobs(conn, user_id, limit=limit)
+
+    async def cancel(self, job_id: str, user_id: int) -> JobRecord:
+        job, _ = await self.get_for_user(job_id, user_id)
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            if not await job_queries.cancel_job(conn, job.id, now=now):
+                current = await job_queries.get_job(conn, job.id)
+                raise JobStateError(f"Job {job.id} is already {current.status if current else job.status}.")
+            await self._status_changed(conn, job, "cancelled", now)
+            cancelled = await job_queries.get_job(conn, job.id)
+        self.outbox_waiting.notify()
+        logger.info("job %s cancelled by user %s", job.id, user_id)
+        assert cancelled is not None
+        return cancelled
+
+    async def version_for_job(self, job_id: str) -> VersionRecord | None:
+        async with self.engine.connect() as conn:
+            return await job_queries.version_for_job(conn, job_id)
+
+    async def inputs(self, job: JobRecord) -> JobInputs:
+        """What the pipeline needs for this job: the script, and for an improvement the version and feedback."""
+        async with self.engine.connect() as conn:
+            script = await job_queries.get_script(conn, job.script_id)
+            if job.kind != "improve" or job.parent_version_id is None:
+                return JobInputs(script.text)
+            parent = await job_queries.get_version(conn, job.parent_version_id)
+            rated = await rating_queries.get_feedback(conn, job.feedback_id) if job.feedback_id else None
+        if parent is None:
+            raise JobStateError(f"job {job.id}: version {job.parent_version_id} is gone")
+        return JobInputs(
+            script.text,
+            parent=parse_storyboard(parent.storyboard_json),
+            rating=rated.rating if rated else None,
+            comment=rated.comment if rated else None,
+        )
+
+    # -- the worker's side --------------------------------------------------------------------------------
+
+    async def claim(self, worker_id: str) -> JobRecord | None:
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            job = await job_queries.claim_next(
+                conn,
+                worker_id=worker_id,
+                now=now,
+                lease_until=now + timedelta(seconds=self.settings.job_lease_s),
+            )
+            if job is not None:
+                await self._status_changed(conn, job, f"running:{job.attempts}", now)
+        if job is not None:
+            self.outbox_waiting.notify()
+        return job
+
+    async def heartbeat(self, job: JobRecord, worker_id: str, *, stage: str | None = None) -> bool:
+        """Renew the lease; False when the job was cancelled or taken back, so the worker should stop."""
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            return await job_queries.extend_lease(
+                conn,
+                job.id,
+                worker_id,
+                lease_until=now + timedelta(seconds=self.settings.job_lease_s),
+                stage=stage,
+                now=now,
+            )
+
+    async def complete(
+        self, job: JobRecord, worker_id: str, storyboard: Storyboard, *, pipeline_ms: int
+    ) -> VersionRecord | None:
+        """Write the version and its notifications in one transaction; None when the job is no longer ours."""
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            if not await job_queries.finish_owned(conn, job.id, worker_id, status="done", now=now):
+                await conn.rollback()
+                logger.info("job %s finished but was no longer ours (cancelled or expired); result discarded", job.id)
+                return None
+            version = await job_queries.insert_version(
+                conn,
+                job_id=job.id,
+                script_id=job.script_id,
+                storyboard_json=storyboard.to_json(),
+                generation_method=storyboard.generation_method,
+                title=storyboard.title[:255],
+                scene_count=storyboard.scene_count,
+                total_duration_s=storyboard.total_duration,
+                pipeline_ms=pipeline_ms,
+                created_at=now,
+            )
+            await self._status_changed(conn, job, "done", now)
+            for kind in ("result", "result_file"):
+                await outbox_queries.enqueue(
+                    conn,
+                    chat_id=job.chat_id,
+                    kind=kind,
+                    payload={"version_id": version.id},
+                    now=now,
+                    job_id=job.id,
+                    dedupe_key=f"{kind}:{job.id}",
+                )
+        self.outbox_waiting.notify()
+        logger.info("job %s done: version %s (%s, %d ms)", job.id, version.id, version.generation_method, pipeline_ms)
+        return version
+
+    async def fail(self, job: JobRecord, worker_id: str, *, reason: str, retryable: bool) -> str:
+        """A failed attempt: back to the queue after a backoff while attempts remain, else failed for good.
+
+        Returns the job's new status ("queued", "failed", or "lost" when it was no longer ours).
+        """
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            if retryable and job.attempts < self.settings.job_max_attempts:
+                delay_s = self.settings.job_retry_backoff_s * 2 ** (job.attempts - 1)
+                requeued = await job_queries.requeue_owned(
+                    conn, job.id, worker_id, available_at=now + timedelta(seconds=delay_s), now=now
+                )
+                if requeued:
+                    await self._status_changed(conn, job, f"queued:{job.attempts}", now)
+                    logger.warning(
+                        "job %s attempt %d failed (%s); retry in %.1f s",
+                        job.id,
+                        job.attempts,
+                        reason,
+                        delay_s,
+                    )
+                return "queued" if requeued else "lost"
+            if not await job_queries.finish_owned(
+                conn, job.id, worker_id, status="failed", now=now, error=FAILED_FOR_USER
+            ):
+                return "lost"
+            await self._status_changed(conn, job, "failed", now)
+        self.outbox_waiting.notify()
+        logger.error("job %s failed after %d attempts: %s", job.id, job.attempts, reason)
+        return "failed"
+
+    async def release(self, job: JobRecord, worker_id: str) -> bool:
+        """Give a job back at shutdown without counting the attempt."""
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            released = await job_queries.requeue_owned(
+                conn, job.id, worker_id, available_at=job.available_at, now=now, refund_attempt=True
+            )
+        if released:
+            logger.info("job %s released back to the queue", job.id)
+        return released
+
+    async def requeue_expired(self) -> tuple[list[str], list[str]]:
+        """Jobs whose worker died (lease expired) go back to the queue; poison jobs fail. Run at start and
+        periodically."""
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            requeued, failed = await job_queries.expire_leases(
+                conn, now=now, max_attempts=self.settings.job_max_attempts
+            )
+            for job_id in requeued:
+                await self._status_changed_id(conn, job_id, f"requeued:{now.timestamp()}", now)
+            for job_id in failed:
+                await self._status_changed_id(conn, job_id, "failed", now)
+        if requeued:
+            logger.warning("requeued %d job(s) whose lease expired: %s", len(requeued), ", ".join(requeued))
+            self.jobs_waiting.notify()
+        if failed:
+            self.outbox_waiting.notify()
+        return requeued, failed
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    async def _status_changed(self, conn: AsyncConnection, job: JobRecord, tag: str, now: datetime) -> None:
+        await self._status_changed_id(conn, job.id, tag, now, chat_id=job.chat_id)
+
+    async def _status_changed_id(
+        self, conn: AsyncConnection, job_id: str, tag: str, now: datetime, *, chat_id: int | None = None
+    ) -> None:
+        """Queue an edit of the job's ack; the sender renders the job as it is at delivery time."""
+        if chat_id is None:
+            job = await job_queries.get_job(conn, job_id)
+            if job is None:
+                return
+            chat_id = job.chat_id
+        await outbox_queries.enqueue(
+            conn,
+            chat_id=chat_id,
+            kind="job_status",
+            payload={},
+            now=now,
+            job_id=job_id,
+            dedupe_key=f"status:{job_id}:{tag}",
+        )
+        if tag == "failed":  # an edit makes no sound: say it in a message of its own too
+            await outbox_queries.enqueue(
+                conn,
+                chat_id=chat_id,
+                kind="job_failed",
+                payload={},
+                now=now,
+                job_id=job_id,
+                dedupe_key=f"failed:{job_id}",
+            )
+
+    def _wake_all(self) -> None:
+        self.jobs_waiting.notify()
+        self.outbox_waiting.notify()
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute" + ("" if minutes == 1 else "s")

@@ -1,0 +1,94 @@
+"""Settings, one class per concern, read from the environment once at start (never at import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_ENV = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+
+def parse_id_list(value: object) -> object:
+    """``"1, 2,3"`` -> ``frozenset({1, 2, 3})``; an empty string means none."""
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(",")]
+        return frozenset(int(part) for part in parts if part)
+    return value
+
+
+class StorageSettings(BaseSettings):
+    model_config = _ENV
+
+    database_url: str | None = None
+    data_dir: Path = Path("data")
+
+    def resolved_database_url(self) -> str:
+        """``DATABASE_URL``, or a SQLite file in ``DATA_DIR`` (created when missing)."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'bhiv-bot.db').resolve()}"
+
+
+class LMSettings(BaseSettings):
+    model_config = _ENV
+
+    lm_base_url: str | None = None
+    lm_api_key: SecretStr | None = None
+    lm_model: str = "gpt-4o-mini"
+    lm_connect_timeout_s: float = Field(default=5.0, gt=0)
+    lm_timeout_s: float = Field(default=30.0, gt=0)
+    lm_max_attempts: int = Field(default=5, ge=1, le=10)
+    lm_backoff_min_s: float = Field(default=1.0, ge=0)
+    lm_backoff_max_s: float = Field(default=30.0, ge=0)
+    lm_retry_after_cap_s: float = Field(default=30.0, ge=0)
+    lm_job_deadline_s: float = Field(default=90.0, gt=0)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.lm_base_url)
+
+
+class JobSettings(BaseSettings):
+    model_config = _ENV
+
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    job_lease_s: float = Field(default=60.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_retry_backoff_s: float = Field(default=5.0, ge=0)
+    job_poll_interval_s: float = Field(default=1.0, gt=0)
+    max_script_chars: int = Field(default=20_000, ge=1)
+    max_scenes: int = Field(default=300, ge=1)
+    max_active_jobs_per_user: int = Field(default=3, ge=1)
+    max_jobs_per_hour: int = Field(default=30, ge=1)
+    shutdown_grace_s: float = Field(default=8.0, ge=0)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+
+
+class AccessSettings(BaseSettings):
+    model_config = _ENV
+
+    admin_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    allowed_user_ids: Annotated[frozenset[int] | None, NoDecode] = None
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        return parse_id_list(value)
+
+    @field_validator("allowed_user_ids", mode="before")
+    @classmethod
+    def _split_allowed(cls, value: object) -> object:
+        # An empty ALLOWED_USER_IDS= means unset (everyone), never "nobody".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return parse_id_list(value)
+
+    def is_allowed(self, user_id: int) -> bool:
+        return self.allowed_user_ids is None or user_id in self.allowed_user_ids or user_id in self.admin_user_ids
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_user_ids

@@ -1,0 +1,160 @@
+"""The storyboard model (CONTRACT.md, version "1.0"), the local generator and the heuristic improvement.
+
+Text is kept raw everywhere: escaping belongs to whoever renders it (the Telegram side escapes HTML).
+Durations are computed in tenths of a second as integers, so start times add up exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STORYBOARD_VERSION = "1.0"
+LOCAL_MIN_SCENE_S = 3.0
+LOCAL_MAX_SCENE_S = 6.0
+CHARS_PER_SECOND = 15.0
+FRAME_CHARS = 100  # the seed wrapped a frame to two lines of 50 characters
+TITLE_CHARS = 60
+IMPROVED_MAX_SCENE_S = 8.0
+TIGHTENED_MIN_SCENE_S = 3.0
+
+GenerationMethod = Literal["lm", "local", "local_fallback", "local_heuristic"]
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    text: str
+    visual: str | None = None
+
+
+class Scene(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    start_time: float
+    duration: float
+    frames: list[Frame] = Field(min_length=1)
+
+
+class Storyboard(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal["1.0"] = STORYBOARD_VERSION
+    title: str
+    generation_method: str
+    total_duration: float
+    scenes: list[Scene] = Field(min_length=1)
+
+    def to_json(self) -> str:
+        """The storyboard document as users and programs get it (UTF-8, no escaping of text)."""
+        return self.model_dump_json(exclude_none=True, indent=2)
+
+    @property
+    def scene_count(self) -> int:
+        return len(self.scenes)
+
+
+class SceneDraft(BaseModel):
+    """One scene before ids and start times are assigned: what the generators and the LM produce."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    duration_s: float
+    visual: str | None = None
+
+
+def _tenths(seconds: float) -> int:
+    return round(seconds * 10)
+
+
+def assemble(title: str, method: str, drafts: list[SceneDraft]) -> Storyboard:
+    """Give drafts their ids, frames and cumulative start times; the total is the exact sum."""
+    scenes: list[Scene] = []
+    start = 0
+    for number, draft in enumerate(drafts, start=1):
+        length = _tenths(draft.duration_s)
+        frames = [
+            Frame(id=f"frame_{number}_{i}", text=chunk, visual=draft.visual if i == 1 else None)
+            for i, chunk in enumerate(split_frames(draft.text), start=1)
+        ]
+        scenes.append(Scene(id=f"scene_{number}", start_time=start / 10, duration=length / 10, frames=frames))
+        start += length
+    return Storyboard(title=title, generation_method=method, total_duration=start / 10, scenes=scenes)
+
+
+def split_frames(text: str) -> list[str]:
+    """Cut a scene's text into frames of at most FRAME_CHARS, at a space where one is near.
+
+    The cut keeps every character: ``"".join(split_frames(t)) == t``.
+    """
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > FRAME_CHARS:
+        space = rest.rfind(" ", 0, FRAME_CHARS)
+        cut = space + 1 if space > 0 else FRAME_CHARS
+        chunks.append(rest[:cut])
+        rest = rest[cut:]
+    chunks.append(rest)
+    return chunks
+
+
+def script_lines(script: str) -> list[str]:
+    """The non-empty lines of a script, stripped: one scene each."""
+    return [line.strip() for line in script.splitlines() if line.strip()]
+
+
+def make_title(script: str) -> str:
+    lines = script_lines(script)
+    first = lines[0] if lines else "Untitled"
+    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def local_duration_s(line: str) -> float:
+    return min(LOCAL_MAX_SCENE_S, max(LOCAL_MIN_SCENE_S, round(len(line) / CHARS_PER_SECOND, 1)))
+
+
+def generate_local(script: str, *, method: str = "local") -> Storyboard:
+    """One scene per non-empty line, duration from its length clamped to 3..6 s."""
+    lines = script_lines(script)
+    if not lines:
+        raise ValueError("a script needs at least one non-empty line")
+    drafts = [SceneDraft(text=line, duration_s=local_duration_s(line)) for line in lines]
+    return assemble(make_title(script), method, drafts)
+
+
+def improve_heuristic(storyboard: Storyboard, rating: int) -> Storyboard:
+    """The seed's rule without an LM: slow scenes down by 20% (<= 8 s) for ratings <= 2,
+    tighten them by 10% (>= 3 s) for ratings >= 4, keep them otherwise."""
+    if rating <= 2:
+        factor, bound = 1.2, IMPROVED_MAX_SCENE_S
+    elif rating >= 4:
+        factor, bound = 0.9, TIGHTENED_MIN_SCENE_S
+    else:
+        factor, bound = 1.0, 0.0
+
+    def adjust(duration: float) -> float:
+        changed = round(duration * factor, 1)
+        if factor > 1:
+            return max(duration, min(bound, changed))
+        if factor < 1:
+            return min(duration, max(bound, changed))
+        return duration
+
+    drafts = [
+        SceneDraft(
+            text="".join(frame.text for frame in scene.frames),
+            duration_s=adjust(scene.duration),
+            visual=scene.frames[0].visual,
+        )
+        for scene in storyboard.scenes
+    ]
+    return assemble(storyboard.title, "local_heuristic", drafts)
+
+
+def parse_storyboard(document: str) -> Storyboard:
+    """Read a stored storyboard document back."""
+    return Storyboard.model_validate_json(document)

@@ -1,0 +1,46 @@
+"""The plain records core hands to its callers (frozen copies of rows), and the requests it takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from storage.records import FeedbackRecord, JobRecord, OutboxRecord, ScriptRecord, VersionRecord
+
+__all__ = [
+    "Author",
+    "FeedbackRecord",
+    "JobRecord",
+    "OutboxRecord",
+    "ScriptRecord",
+    "ScriptSubmission",
+    "Submitted",
+    "VersionRecord",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    user_id: int
+    name: str
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSubmission:
+    """A script as it arrived: who sent it, where from (the idempotency key), and its text."""
+
+    author: Author
+    chat_id: int
+    message_id: int
+    text: str
+    source: Literal["text", "document"] = "text"
+    file_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: JobRecord
+    created: bool  # False when the same message was submitted before
+    queue_position: int
+    ack_outbox_id: int | None  # the ack waiting in the outbox, for the caller to deliver at once

@@ -1,0 +1,159 @@
+"""The worker pool: N asyncio workers claim jobs with a lease and run the pipeline.
+
+Policy sits next to the loop that applies it:
+- a worker renews its job's lease every lease/3 s while the pipeline runs; a renewal refused (the job was
+  cancelled, or its lease expired and another worker took it) stops the pipeline and drops the result;
+- an exception in the pipeline is a failed attempt: retried with backoff, then the job fails (JobService.fail);
+- every job's final bookkeeping is shielded from cancellation;
+- stop(): no new claims, in-flight jobs get ``shutdown_grace_s`` to finish, the rest are released to the queue;
+- a reaper puts jobs of dead workers (expired leases) back in the queue, at start and every lease/2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+
+from core.jobs import JobService
+from core.pipeline import Pipeline, PipelineResult
+from core.settings import JobSettings
+from core.types import JobRecord
+
+logger = logging.getLogger(__name__)
+
+DB_ERROR_BACKOFF_S = 1.0
+
+
+class WorkerPool:
+    def __init__(self, jobs: JobService, pipeline: Pipeline, settings: JobSettings, *, name: str | None = None) -> None:
+        self.jobs = jobs
+        self.pipeline = pipeline
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reaper: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._burst = False
+        self.in_flight: dict[str, JobRecord] = {}
+
+    @property
+    def heartbeat_s(self) -> float:
+        return self.settings.job_lease_s / 3
+
+    @property
+    def alive(self) -> int:
+        return sum(not task.done() for task in self._tasks)
+
+    async def start(self) -> None:
+        await self.jobs.requeue_expired()
+        self._stopping = False
+        self._tasks = [
+            asyncio.create_task(self._worker(f"{self.name}/{index}"), name=f"worker-{index}")
+            for index in range(self.settings.worker_concurrency)
+        ]
+        self._reaper = asyncio.create_task(self._reap(), name="lease-reaper")
+        logger.info("started %d workers (%s)", len(self._tasks), self.name)
+
+    async def run_burst(self) -> None:
+        """Run the workers until no job is claimable, then return (tests and one-shot runs)."""
+        self._burst = True
+        await self.jobs.requeue_expired()
+        workers = [self._worker(f"{self.name}/{index}") for index in range(self.settings.worker_concurrency)]
+        await asyncio.gather(*workers)
+
+    async def stop(self, *, grace_s: float | None = None) -> None:
+        grace_s = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        self._stopping = True
+        self.jobs.jobs_waiting.notify()
+        if self._reaper is not None:
+            self._reaper.cancel()
+        tasks = [task for task in self._tasks if not task.done()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._reaper is not None:
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        self._tasks = []
+        logger.info("workers stopped")
+
+    async def _worker(self, worker_id: str) -> None:
+        while not self._stopping:
+            try:
+                job = await self.jobs.claim(worker_id)
+            except Exception:
+                logger.exception("worker %s: claim failed; retrying in %.0f s", worker_id, DB_ERROR_BACKOFF_S)
+                await asyncio.sleep(DB_ERROR_BACKOFF_S)
+                continue
+            if job is None:
+                if self._burst:
+                    return
+                await self.jobs.jobs_waiting.wait(self.settings.job_poll_interval_s)
+                continue
+            self.in_flight[job.id] = job
+            try:
+                await self._run(job, worker_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The bookkeeping itself failed (database down): the lease will expire and the job return.
+                logger.exception("job %s: could not record the outcome; its lease will expire", job.id)
+                await asyncio.sleep(DB_ERROR_BACKOFF_S)
+            finally:
+                self.in_flight.pop(job.id, None)
+
+    async def _run(self, job: JobRecord, worker_id: str) -> None:
+        started = time.monotonic()
+        work = asyncio.create_task(self._produce(job), name=f"job-{job.id}")
+        try:
+            if not await self._watch(job, worker_id, work):
+                return
+            result = work.result()
+        except asyncio.CancelledError:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            await asyncio.shield(self.jobs.release(job, worker_id))
+            raise
+        except Exception as exc:
+            logger.warning("job %s: pipeline error %r", job.id, exc)
+            await asyncio.shield(self.jobs.fail(job, worker_id, reason=repr(exc), retryable=True))
+            return
+        pipeline_ms = round((time.monotonic() - started) * 1000)
+        await asyncio.shield(self.jobs.complete(job, worker_id, result.storyboard, pipeline_ms=pipeline_ms))
+
+    async def _watch(self, job: JobRecord, worker_id: str, work: asyncio.Task[PipelineResult]) -> bool:
+        """Renew the lease while ``work`` runs; False (and ``work`` cancelled) if the job stopped being ours."""
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=self.heartbeat_s)
+            if done:
+                return True
+            try:
+                still_ours = await self.jobs.heartbeat(job, worker_id, stage="generating")
+            except Exception:
+                logger.warning("job %s: lease renewal failed; trying again", job.id, exc_info=True)
+                continue
+            if not still_ours:
+                logger.info("job %s: cancelled or taken back; stopping its pipeline", job.id)
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+                return False
+
+    async def _produce(self, job: JobRecord) -> PipelineResult:
+        inputs = await self.jobs.inputs(job)
+        if inputs.parent is not None:
+            return await self.pipeline.improve(
+                inputs.parent, rating=inputs.rating or 3, comment=inputs.comment, job_id=job.id
+            )
+        return await self.pipeline.generate(inputs.script_text, job_id=job.id)
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.job_lease_s / 2)
+            try:
+                await self.jobs.requeue_expired()
+            except Exception:
+                logger.warning("lease reaper failed; trying again later", exc_info=True)

@@ -1,0 +1,273 @@
+"""Queries on users, scripts, jobs and storyboard versions. Each takes the caller's connection:
+the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.records import JobRecord, ScriptRecord, VersionRecord
+from storage.tables import jobs, scripts, users, versions
+from storage.upsert import insert_for
+
+ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed", "cancelled")
+
+
+async def upsert_user(conn: AsyncConnection, *, user_id: int, name: str, username: str | None, now: datetime) -> None:
+    stmt = insert_for(conn, users).values(
+        id=user_id, name=name[:255], username=username, first_seen_at=now, last_seen_at=now, blocked=False
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[users.c.id],
+        set_={
+            "name": stmt.excluded.name,
+            "username": stmt.excluded.username,
+            "last_seen_at": now,
+            "blocked": False,
+        },
+    )
+    await conn.execute(stmt)
+
+
+async def set_user_blocked(conn: AsyncConnection, user_id: int, *, blocked: bool) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(blocked=blocked))
+
+
+async def find_job_by_request(conn: AsyncConnection, request_key: str) -> JobRecord | None:
+    row = (await conn.execute(select(jobs).where(jobs.c.request_key == request_key))).first()
+    return JobRecord.from_row(row) if row else None
+
+
+async def insert_script(conn: AsyncConnection, **values: object) -> int:
+    result = await conn.execute(scripts.insert().values(**values).returning(scripts.c.id))
+    return int(result.scalar_one())
+
+
+async def insert_job(conn: AsyncConnection, **values: object) -> JobRecord:
+    row = (await conn.execute(jobs.insert().values(**values).returning(*jobs.c))).one()
+    return JobRecord.from_row(row)
+
+
+async def count_user_jobs(conn: AsyncConnection, user_id: int, *, since: datetime) -> tuple[int, int]:
+    """(active jobs, jobs created since ``since``) for one user, in one query."""
+    stmt = select(
+        func.count().filter(jobs.c.status.in_(ACTIVE)),
+        func.count().filter(jobs.c.created_at >= since),
+    ).where(jobs.c.user_id == user_id, (jobs.c.status.in_(ACTIVE)) | (jobs.c.created_at >= since))
+    active, recent = (await conn.execute(stmt)).one()
+    return int(active), int(recent)
+
+
+async def oldest_recent_job_time(conn: AsyncConnection, user_id: int, *, since: datetime) -> datetime | None:
+    stmt = select(func.min(jobs.c.created_at)).where(jobs.c.user_id == user_id, jobs.c.created_at >= since)
+    return (await conn.execute(stmt)).scalar_one_or_none()
+
+
+async def get_job(conn: AsyncConnection, job_id: str) -> JobRecord | None:
+    row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+    return JobRecord.from_row(row) if row else None
+
+
+async def recent_jobs(conn: AsyncConnection, user_id: int, *, limit: int) -> list[JobRecord]:
+    stmt = (
+        select(jobs).where(jobs.c.user_id == user_id).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+    )
+    return [JobRecord.from_row(row) for row in await conn.execute(stmt)]
+
+
+async def queue_position(conn: AsyncConnection, job: JobRecord) -> int:
+    """1 for the next job to be claimed; counts queued jobs ahead of this one."""
+    stmt = select(func.count()).where(
+        jobs.c.status == "queued",
+        (jobs.c.available_at < job.available_at) | (and_(jobs.c.available_at == job.available_at, jobs.c.id < job.id)),
+    )
+    return int((await conn.execute(stmt)).scalar_one()) + 1
+
+
+async def claim_next(
+    conn: AsyncConnection, *, worker_id: str, now: datetime, lease_until: datetime
+) -> JobRecord | None:
+    """Take the oldest due queued job in one atomic statement.
+
+    PostgreSQL locks the chosen row and skips rows other claimers hold (FOR UPDATE SKIP LOCKED), so workers in
+    other processes and machines never take the same job; SQLite has one writer at a time, and the status test
+    in the outer WHERE makes the statement a no-op if the row changed under it.
+    """
+    candidate = (
+        select(jobs.c.id)
+        .where(jobs.c.status == "queued", jobs.c.available_at <= now)
+        .order_by(jobs.c.available_at, jobs.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == candidate, jobs.c.status == "queued")
+        .values(
+            status="running",
+            attempts=jobs.c.attempts + 1,
+            worker_id=worker_id,
+            lease_expires_at=lease_until,
+            started_at=func.coalesce(jobs.c.started_at, now),
+            stage="starting",
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    )
+    row = (await conn.execute(stmt)).first()
+    return JobRecord.from_row(row) if row else None
+
+
+def _owned(job_id: str, worker_id: str) -> ColumnElement[bool]:
+    return and_(jobs.c.id == job_id, jobs.c.status == "running", jobs.c.worker_id == worker_id)
+
+
+async def extend_lease(
+    conn: AsyncConnection,
+    job_id: str,
+    worker_id: str,
+    *,
+    lease_until: datetime,
+    stage: str | None,
+    now: datetime,
+) -> bool:
+    """Renew the lease; False when the job is no longer this worker's (cancelled, or taken back)."""
+    values: dict[str, object] = {"lease_expires_at": lease_until, "updated_at": now}
+    if stage is not None:
+        values["stage"] = stage
+    result = await conn.execute(update(jobs).where(_owned(job_id, worker_id)).values(**values))
+    return result.rowcount == 1
+
+
+async def finish_owned(
+    conn: AsyncConnection,
+    job_id: str,
+    worker_id: str,
+    *,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+) -> bool:
+    stmt = (
+        update(jobs)
+        .where(_owned(job_id, worker_id))
+        .values(status=status, error=error, stage=status, lease_expires_at=None, finished_at=now, updated_at=now)
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def requeue_owned(
+    conn: AsyncConnection,
+    job_id: str,
+    worker_id: str,
+    *,
+    available_at: datetime,
+    now: datetime,
+    refund_attempt: bool = False,
+    error: str | None = None,
+) -> bool:
+    """Put a running job back in the queue (a retry later, or a release at shutdown)."""
+    attempts = jobs.c.attempts - 1 if refund_attempt else jobs.c.attempts
+    stmt = (
+        update(jobs)
+        .where(_owned(job_id, worker_id))
+        .values(
+            status="queued",
+            worker_id=None,
+            lease_expires_at=None,
+            stage="queued",
+            attempts=attempts,
+            available_at=available_at,
+            error=error,
+            updated_at=now,
+        )
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def expire_leases(conn: AsyncConnection, *, now: datetime, max_attempts: int) -> tuple[list[str], list[str]]:
+    """Jobs whose worker vanished: requeue those with attempts left, fail the rest.
+
+    Returns (requeued ids, failed ids).
+    """
+    expired = and_(jobs.c.status == "running", jobs.c.lease_expires_at < now)
+    failed = await conn.execute(
+        update(jobs)
+        .where(expired, jobs.c.attempts >= max_attempts)
+        .values(
+            status="failed",
+            stage="failed",
+            worker_id=None,
+            lease_expires_at=None,
+            finished_at=now,
+            updated_at=now,
+            error="This script stopped the worker several times, so it was set aside.",
+        )
+        .returning(jobs.c.id)
+    )
+    failed_ids = list(failed.scalars())
+    requeued = await conn.execute(
+        update(jobs)
+        .where(expired)
+        .values(status="queued", stage="queued", worker_id=None, lease_expires_at=None, updated_at=now)
+        .returning(jobs.c.id)
+    )
+    return list(requeued.scalars()), failed_ids
+
+
+async def cancel_job(conn: AsyncConnection, job_id: str, *, now: datetime) -> bool:
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE))
+        .values(
+            status="cancelled",
+            stage="cancelled",
+            worker_id=None,
+            lease_expires_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def set_ack(conn: AsyncConnection, job_id: str, *, message_id: int | None, status: str | None) -> None:
+    values: dict[str, object] = {"ack_status": status}
+    if message_id is not None:
+        values["ack_message_id"] = message_id
+    await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+async def get_script(conn: AsyncConnection, script_id: int) -> ScriptRecord:
+    row = (await conn.execute(select(scripts).where(scripts.c.id == script_id))).one()
+    return ScriptRecord.from_row(row)
+
+
+async def insert_version(conn: AsyncConnection, **values: object) -> VersionRecord:
+    """A new version numbered one past the script's newest."""
+    next_version = (
+        select(func.coalesce(func.max(versions.c.version), 0) + 1)
+        .where(versions.c.script_id == values["script_id"])
+        .scalar_subquery()
+    )
+    stmt = versions.insert().values(version=next_version, **values).returning(*versions.c)
+    return VersionRecord.from_row((await conn.execute(stmt)).one())
+
+
+async def get_version(conn: AsyncConnection, version_id: int) -> VersionRecord | None:
+    row = (await conn.execute(select(versions).where(versions.c.id == version_id))).first()
+    return VersionRecord.from_row(row) if row else None
+
+
+async def version_for_job(conn: AsyncConnection, job_id: str) -> VersionRecord | None:
+    row = (await conn.execute(select(versions).where(versions.c.job_id == job_id))).first()
+    return VersionRecord.from_row(row) if row else None
+
+
+async def job_ids_with_status(conn: AsyncConnection, status: str) -> Sequence[str]:
+    return list((await conn.execute(select(jobs.c.id).where(jobs.c.status == status))).scalars())

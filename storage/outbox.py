@@ -1,0 +1,122 @@
+"""Queries on the outbox: notifications waiting to reach a chat, delivered in order per chat."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.records import OutboxRecord
+from storage.tables import outbox
+from storage.upsert import insert_for
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    *,
+    chat_id: int,
+    kind: str,
+    payload: dict[str, object],
+    now: datetime,
+    job_id: str | None = None,
+    dedupe_key: str | None = None,
+) -> int | None:
+    """Add a notification; with a ``dedupe_key`` already present, add nothing and return None."""
+    values = {
+        "chat_id": chat_id,
+        "kind": kind,
+        "payload": json.dumps(payload, ensure_ascii=False),
+        "job_id": job_id,
+        "dedupe_key": dedupe_key,
+        "status": "pending",
+        "attempts": 0,
+        "next_try_at": now,
+        "created_at": now,
+    }
+    stmt = insert_for(conn, outbox).values(**values).returning(outbox.c.id)
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+    return (await conn.execute(stmt)).scalar_one_or_none()
+
+
+async def due_heads(conn: AsyncConnection, *, now: datetime, limit: int) -> list[OutboxRecord]:
+    """The oldest pending notification of each chat, if it is due and not leased: per-chat order is kept
+    because a later one waits while an earlier one of its chat is pending."""
+    earlier = outbox.alias("earlier")
+    blocked = exists().where(
+        earlier.c.chat_id == outbox.c.chat_id, earlier.c.status == "pending", earlier.c.id < outbox.c.id
+    )
+    stmt = (
+        select(outbox)
+        .where(
+            outbox.c.status == "pending",
+            outbox.c.next_try_at <= now,
+            or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
+            ~blocked,
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return [OutboxRecord.from_row(row) for row in await conn.execute(stmt)]
+
+
+async def lease(conn: AsyncConnection, outbox_id: int, *, now: datetime, until: datetime) -> OutboxRecord | None:
+    """Take one pending notification for delivery; None if it is taken, sent or dropped already."""
+    stmt = (
+        update(outbox)
+        .where(
+            outbox.c.id == outbox_id,
+            outbox.c.status == "pending",
+            or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
+        )
+        .values(lease_expires_at=until, attempts=outbox.c.attempts + 1)
+        .returning(*outbox.c)
+    )
+    row = (await conn.execute(stmt)).first()
+    return OutboxRecord.from_row(row) if row else None
+
+
+async def mark_sent(conn: AsyncConnection, outbox_id: int, *, message_id: int | None, now: datetime) -> None:
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id)
+        .values(status="sent", telegram_message_id=message_id, sent_at=now, lease_expires_at=None, last_error=None)
+    )
+
+
+async def reschedule(conn: AsyncConnection, outbox_id: int, *, next_try_at: datetime, error: str) -> None:
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id)
+        .values(next_try_at=next_try_at, lease_expires_at=None, last_error=error[:500])
+    )
+
+
+async def drop(conn: AsyncConnection, outbox_id: int, *, error: str) -> None:
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id)
+        .values(status="dropped", lease_expires_at=None, last_error=error[:500])
+    )
+
+
+async def drop_chat(conn: AsyncConnection, chat_id: int, *, error: str) -> int:
+    """Give up on every pending notification of a chat (the user blocked the bot)."""
+    result = await conn.execute(
+        update(outbox)
+        .where(and_(outbox.c.chat_id == chat_id, outbox.c.status == "pending"))
+        .values(status="dropped", lease_expires_at=None, last_error=error[:500])
+    )
+    return result.rowcount
+
+
+async def get(conn: AsyncConnection, outbox_id: int) -> OutboxRecord | None:
+    row = (await conn.execute(select(outbox).where(outbox.c.id == outbox_id))).first()
+    return OutboxRecord.from_row(row) if row else None
+
+
+async def oldest_pending_time(conn: AsyncConnection) -> datetime | None:
+    stmt = select(outbox.c.created_at).where(outbox.c.status == "pending").order_by(outbox.c.id).limit(1)
+    return (await conn.execute(stmt)).scalar_one_or_none()

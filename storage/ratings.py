@@ -1,0 +1,59 @@
+"""Queries on feedback: one row per user and storyboard version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.records import FeedbackRecord
+from storage.tables import feedback
+from storage.upsert import insert_for
+
+
+async def upsert_rating(
+    conn: AsyncConnection, *, user_id: int, version_id: int, rating: int, now: datetime
+) -> tuple[FeedbackRecord, int | None]:
+    """Set the user's rating of a version; returns the row and the rating it replaced (None if new)."""
+    previous = (
+        await conn.execute(
+            select(feedback.c.rating).where(feedback.c.user_id == user_id, feedback.c.version_id == version_id)
+        )
+    ).scalar_one_or_none()
+    stmt = insert_for(conn, feedback).values(
+        user_id=user_id, version_id=version_id, rating=rating, created_at=now, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[feedback.c.user_id, feedback.c.version_id],
+        set_={"rating": rating, "updated_at": now},
+    ).returning(*feedback.c)
+    row = (await conn.execute(stmt)).one()
+    return FeedbackRecord.from_row(row), previous
+
+
+async def get_feedback(conn: AsyncConnection, feedback_id: int) -> FeedbackRecord | None:
+    row = (await conn.execute(select(feedback).where(feedback.c.id == feedback_id))).first()
+    return FeedbackRecord.from_row(row) if row else None
+
+
+async def find_by_prompt(conn: AsyncConnection, *, user_id: int, prompt_message_id: int) -> FeedbackRecord | None:
+    stmt = select(feedback).where(feedback.c.user_id == user_id, feedback.c.prompt_message_id == prompt_message_id)
+    row = (await conn.execute(stmt)).first()
+    return FeedbackRecord.from_row(row) if row else None
+
+
+async def set_prompt(conn: AsyncConnection, feedback_id: int, prompt_message_id: int) -> None:
+    await conn.execute(update(feedback).where(feedback.c.id == feedback_id).values(prompt_message_id=prompt_message_id))
+
+
+async def set_comment(
+    conn: AsyncConnection, feedback_id: int, *, comment: str | None, sentiment: float, now: datetime
+) -> FeedbackRecord:
+    stmt = (
+        update(feedback)
+        .where(feedback.c.id == feedback_id)
+        .values(comment=comment, sentiment=sentiment, updated_at=now)
+        .returning(*feedback.c)
+    )
+    return FeedbackRecord.from_row((await conn.execute(stmt)).one())

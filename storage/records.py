@@ -1,0 +1,101 @@
+"""Plain, frozen copies of rows: what leaves ``storage``. No ORM object escapes this package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Self
+
+from sqlalchemy.engine import Row
+
+
+class _FromRow:
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        mapping = row._mapping
+        return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord(_FromRow):
+    id: str
+    user_id: int
+    script_id: int
+    kind: str
+    parent_version_id: int | None
+    feedback_id: int | None
+    request_key: str | None
+    status: str
+    attempts: int
+    available_at: datetime
+    lease_expires_at: datetime | None
+    worker_id: str | None
+    stage: str | None
+    error: str | None
+    chat_id: int
+    ack_message_id: int | None
+    ack_status: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptRecord(_FromRow):
+    id: int
+    user_id: int
+    source: str
+    file_name: str | None
+    sha256: str
+    text: str
+    char_count: int
+    chat_id: int
+    message_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord(_FromRow):
+    id: int
+    job_id: str
+    script_id: int
+    version: int
+    storyboard_json: str
+    generation_method: str
+    title: str
+    scene_count: int
+    total_duration_s: float
+    pipeline_ms: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord(_FromRow):
+    id: int
+    user_id: int
+    version_id: int
+    rating: int
+    comment: str | None
+    sentiment: float | None
+    prompt_message_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord(_FromRow):
+    id: int
+    chat_id: int
+    kind: str
+    payload: str
+    job_id: str | None
+    dedupe_key: str | None
+    status: str
+    attempts: int
+    next_try_at: datetime
+    lease_expires_at: datetime | None
+    telegram_message_id: int | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
