@@ -1,0 +1,142 @@
+"""What the LM must answer (CONTRACT.md, "LM protocol"), the JSON schema asked for, and the checks of a reply.
+
+One pydantic definition, ``ReplyStoryboard``, gives both the JSON schema sent in ``response_format`` and the
+parser of the reply. Parsing is pure: ``parse_reply(content)`` returns an ``LMDraft`` or raises
+``StoryboardInvalidError``.
+
+Ranges are enforced here, never passed through: a duration outside ``MIN_SCENE_S..MAX_SCENE_S`` is clamped,
+one that is not a finite positive number rejects the reply; blank scenes are dropped; text stays raw.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from core.errors import StoryboardInvalidError
+from core.storyboard import SceneDraft, make_title
+
+MIN_SCENE_S = 1.0
+MAX_SCENE_S = 30.0
+MAX_TITLE_CHARS = 200
+DEFAULT_MAX_SCENES = 300
+
+_FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\r?\n?(.*?)```", re.DOTALL)
+# JSON-schema keywords that strict structured output (OpenAI) refuses or that only add noise.
+_DROPPED_KEYWORDS = frozenset({"title", "default", "$defs"})
+
+
+class ReplyScene(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    text: str
+    duration: float  # strict: an int is fine, a bool or a string is not
+    visual: str | None = None
+
+
+class ReplyStoryboard(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    title: str = ""
+    scenes: list[ReplyScene]
+
+
+@dataclass(frozen=True, slots=True)
+class LMDraft:
+    """A validated LM reply; ``assemble(draft.title, "lm", draft.scenes)`` makes the storyboard."""
+
+    title: str
+    scenes: list[SceneDraft]
+
+
+def reply_json_schema() -> dict[str, object]:
+    """The schema of ``ReplyStoryboard`` in the strict form: refs inlined, every property required, no extras.
+
+    ``visual`` stays nullable, so "required" only means the model writes ``"visual": null`` when it has none.
+    """
+    raw = ReplyStoryboard.model_json_schema()
+    definitions = raw.get("$defs", {})
+    schema = _strict_node(raw, definitions)
+    assert isinstance(schema, dict)
+    return schema
+
+
+def _strict_node(node: object, definitions: dict[str, object]) -> object:
+    if isinstance(node, list):
+        return [_strict_node(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _strict_node(definitions[str(node["$ref"]).rsplit("/", 1)[-1]], definitions)
+    out: dict[str, object] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYWORDS:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: _strict_node(sub, definitions) for name, sub in value.items()}
+        else:
+            out[key] = _strict_node(value, definitions)
+    properties = out.get("properties")
+    if out.get("type") == "object" and isinstance(properties, dict):
+        out["required"] = list(properties)
+        out["additionalProperties"] = False
+    return out
+
+
+def parse_reply(content: str, *, max_scenes: int = DEFAULT_MAX_SCENES) -> LMDraft:
+    """Turn the assistant's message content into a draft, or raise ``StoryboardInvalidError``."""
+    document = _load_json(content)
+    try:
+        reply = ReplyStoryboard.model_validate(document)
+    except ValidationError as exc:
+        raise StoryboardInvalidError(f"reply does not match the schema: {_first_problem(exc)}") from exc
+    scenes = [_scene(scene) for scene in reply.scenes if scene.text.strip()]
+    if not scenes:
+        raise StoryboardInvalidError("reply has no scene with text")
+    if len(scenes) > max_scenes:
+        raise StoryboardInvalidError(f"reply has {len(scenes)} scenes, more than {max_scenes}")
+    return LMDraft(title=_title(reply.title, scenes), scenes=scenes)
+
+
+def _load_json(content: str) -> object:
+    """The JSON document in ``content``: bare, in a ``` fence (prose around is ignored), or between braces."""
+    candidates = [content.strip()]
+    candidates += [match.group(1).strip() for match in _FENCE.finditer(content)]
+    first, last = content.find("{"), content.rfind("}")
+    if 0 <= first < last:
+        candidates.append(content[first : last + 1])
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    raise StoryboardInvalidError("reply content is not JSON")
+
+
+def _scene(scene: ReplyScene) -> SceneDraft:
+    duration = float(scene.duration)
+    if not math.isfinite(duration) or duration <= 0:
+        raise StoryboardInvalidError(f"scene duration {scene.duration!r} is not a positive number")
+    visual = scene.visual.strip() if scene.visual else None
+    return SceneDraft(
+        text=scene.text.strip(),
+        duration_s=min(MAX_SCENE_S, max(MIN_SCENE_S, duration)),
+        visual=visual or None,
+    )
+
+
+def _title(title: str, scenes: list[SceneDraft]) -> str:
+    title = title.strip()
+    if not title:
+        return make_title(scenes[0].text)
+    return title[:MAX_TITLE_CHARS].rstrip()
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors(include_input=False)[0]
+    location = ".".join(str(part) for part in error["loc"]) or "reply"
+    return f"{location}: {error['msg']}"

@@ -1,0 +1,62 @@
+"""Builders shared by the core tests."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+
+from core.pipeline import Pipeline, PipelineResult
+from core.settings import JobSettings
+from core.types import Author, ScriptSubmission
+
+_message_ids = itertools.count(1)
+
+
+def job_settings(**overrides: object) -> JobSettings:
+    defaults: dict[str, object] = {
+        "worker_concurrency": 2,
+        "job_lease_s": 30.0,
+        "job_retry_backoff_s": 0.0,
+        "job_poll_interval_s": 0.05,
+        "shutdown_grace_s": 1.0,
+        "max_active_jobs_per_user": 1000,
+        "max_jobs_per_hour": 10_000,
+    }
+    defaults.update(overrides)
+    return JobSettings(**defaults)  # type: ignore[arg-type]
+
+
+def submission(
+    user_id: int = 1, text: str = "Scene one\nScene two", *, message_id: int | None = None
+) -> ScriptSubmission:
+    return ScriptSubmission(
+        author=Author(user_id=user_id, name=f"User {user_id}"),
+        chat_id=user_id,
+        message_id=message_id if message_id is not None else next(_message_ids),
+        text=text,
+    )
+
+
+class CountingPipeline(Pipeline):
+    """The real local pipeline, counting how often each script was generated; optionally slow or failing."""
+
+    def __init__(self, *, delay_s: float = 0.0, failures: int = 0, gate: asyncio.Event | None = None) -> None:
+        super().__init__(None)
+        self.calls: Counter[str] = Counter()
+        self.delay_s = delay_s
+        self.failures = failures
+        self.gate = gate
+        self.started = asyncio.Event()
+
+    async def generate(self, script: str, *, job_id: str = "-") -> PipelineResult:
+        self.calls[job_id] += 1
+        self.started.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("pipeline broke")
+        return await super().generate(script, job_id=job_id)
