@@ -54,22 +54,22 @@ class JobService:
     # -- intake -------------------------------------------------------------------------------------------
 
     async def submit(self, submission: ScriptSubmission) -> Submitted:
-        """Store the script and its job; the same chat message submitted again returns the first job."""
+        """Store the script and its job; the same chat message submitted again returns the first job.
+
+        One short transaction, optimistic about duplicates: the script's unique origin key refuses a second
+        copy, and only then is the first job looked up.
+        """
         text = clean_script(
             submission.text, max_chars=self.settings.max_script_chars, max_scenes=self.settings.max_scenes
         )
         request_key = f"msg:{submission.chat_id}:{submission.message_id}"
+        author = submission.author
         now = self.clock.now()
         try:
             async with self.engine.begin() as conn:
-                existing = await job_queries.find_job_by_request(conn, request_key)
-                if existing is not None:
-                    return Submitted(existing, False, await job_queries.queue_position(conn, existing), None)
-                author = submission.author
                 await job_queries.upsert_user(
                     conn, user_id=author.user_id, name=author.name, username=author.username, now=now
                 )
-                await self._check_quota(conn, author.user_id, now)
                 script_id = await job_queries.insert_script(
                     conn,
                     user_id=author.user_id,
@@ -82,6 +82,7 @@ class JobService:
                     message_id=submission.message_id,
                     created_at=now,
                 )
+                await self._check_quota(conn, author.user_id, now)
                 submitted = await self._enqueue_job(
                     conn,
                     user_id=author.user_id,
@@ -92,15 +93,25 @@ class JobService:
                     now=now,
                 )
         except IntegrityError:
-            # The same message raced itself (a re-delivered update handled concurrently): the winner's job.
-            async with self.engine.connect() as conn:
-                existing = await job_queries.find_job_by_request(conn, request_key)
-                if existing is None:
-                    raise
-                return Submitted(existing, False, await job_queries.queue_position(conn, existing), None)
+            existing = await self._find_request(request_key)
+            if existing is None:
+                raise
+            return existing
         self._wake_all()
-        logger.info("job %s queued for user %s", submitted.job.id, submission.author.user_id)
+        logger.info("job %s queued for user %s", submitted.job.id, author.user_id)
         return submitted
+
+    async def _find_request(self, request_key: str) -> Submitted | None:
+        async with self.engine.connect() as conn:
+            existing = await job_queries.find_job_by_request(conn, request_key)
+        return Submitted(existing, False, None) if existing is not None else None
+
+    async def queue_position(self, job: JobRecord) -> int | None:
+        """1 for the next job to be claimed; None unless the job is queued."""
+        if job.status != "queued":
+            return None
+        async with self.engine.connect() as conn:
+            return await job_queries.queue_position(conn, job)
 
     async def _check_quota(self, conn: AsyncConnection, user_id: int, now: datetime) -> None:
         active, last_hour = await job_queries.count_user_jobs(conn, user_id, since=now - HOUR)
@@ -158,7 +169,7 @@ class JobService:
             job_id=job.id,
             dedupe_key=f"ack:{job.id}",
         )
-        return Submitted(job, True, await job_queries.queue_position(conn, job), ack_id)
+        return Submitted(job, True, ack_id)
 
     async def submit_improvement(
         self,
@@ -171,11 +182,11 @@ class JobService:
         reply_to: int | None,
     ) -> Submitted:
         """Queue an improved version of ``version`` driven by the feedback row (rating and comment)."""
+        existing = await self._find_request(request_key)
+        if existing is not None:
+            return existing
         now = self.clock.now()
         async with self.engine.begin() as conn:
-            existing = await job_queries.find_job_by_request(conn, request_key)
-            if existing is not None:
-                return Submitted(existing, False, await job_queries.queue_position(conn, existing), None)
             await self._check_quota(conn, user_id, now)
             submitted = await self._enqueue_job(
                 conn,

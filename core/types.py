@@ -42,5 +42,4 @@ class ScriptSubmission:
 class Submitted:
     job: JobRecord
     created: bool  # False when the same message was submitted before
-    queue_position: int
     ack_outbox_id: int | None  # the ack waiting in the outbox, for the caller to deliver at once
