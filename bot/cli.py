@@ -7,27 +7,41 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from telegram import Update
+
+from bot.app import create_application
 from bot.logs import configure_logging
+from bot.settings import TelegramSettings
 from core.errors import BhivError
 from core.intake import clean_script, decode_script
 from core.services import CoreSettings, create_pipeline, migrate_database
 
 logger = logging.getLogger("bhiv_bot")
 
+WEBHOOK_HINT = "bhiv-bot: WEBHOOK_URL is set but WEBHOOK_SECRET is not; set both (1-256 of A-Z a-z 0-9 _ -)."
+SETUP_HINT = (
+    "bhiv-bot: TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather (https://t.me/BotFather), "
+    "or try the bot without Telegram: bhiv-bot demo"
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bhiv-bot", description="Turn short video scripts into storyboards.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="start the bot: long polling, or a webhook when WEBHOOK_URL is set")
     storyboard = commands.add_parser("storyboard", help="print the storyboard JSON for a script file (- for stdin)")
     storyboard.add_argument("file", help="a text file with one line per scene, or - to read standard input")
     commands.add_parser("migrate", help="bring the database (DATABASE_URL) to the current schema")
     args = parser.parse_args(argv)
 
     settings = CoreSettings.from_env()
-    secrets = [settings.lm.lm_api_key.get_secret_value()] if settings.lm.lm_api_key else []
-    configure_logging(secrets=secrets, level="WARNING" if args.command == "storyboard" else None)
+    telegram = TelegramSettings()
+    configure_logging(secrets=secrets_of(settings, telegram), level="WARNING" if args.command == "storyboard" else None)
     try:
+        if args.command == "run":
+            return run(telegram, settings)
         if args.command == "storyboard":
             data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
             return asyncio.run(_storyboard(settings, data))
@@ -40,6 +54,40 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def secrets_of(settings: CoreSettings, telegram: TelegramSettings) -> list[str]:
+    """Everything that must never reach a log line."""
+    values = [settings.lm.lm_api_key, telegram.telegram_bot_token, telegram.webhook_secret]
+    return [value.get_secret_value() for value in values if value is not None]
+
+
+def run(telegram: TelegramSettings, settings: CoreSettings) -> int:
+    if not telegram.token:
+        print(SETUP_HINT, file=sys.stderr)
+        return 2
+    if telegram.webhook_url and not telegram.webhook_secret:
+        print(
+            "bhiv-bot: WEBHOOK_URL is set but WEBHOOK_SECRET is not; set both (1-256 of A-Z a-z 0-9 _ -).",
+            file=sys.stderr,
+        )
+        return 2
+    application = create_application(telegram, settings)
+    if telegram.webhook_url:
+        assert telegram.webhook_secret is not None
+        logger.info("webhook mode on %s:%s", telegram.webhook_listen, telegram.webhook_port)
+        application.run_webhook(
+            listen=telegram.webhook_listen,
+            port=telegram.webhook_port,
+            url_path=urlsplit(telegram.webhook_url).path.lstrip("/"),
+            webhook_url=telegram.webhook_url,
+            secret_token=telegram.webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        logger.info("long polling %s", urlsplit(telegram.telegram_api_base_url).netloc)
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
 
 
 async def _storyboard(settings: CoreSettings, data: bytes) -> int:

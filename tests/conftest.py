@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from storage.engine import create_engine
 from storage.migrate import upgrade_to_head
 from storage.models import metadata
+from tests.fakes.fake_lm import FakeLM
 
 POSTGRES_ENV = "BHIV_TEST_POSTGRES_URL"
 
@@ -81,3 +82,10 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def fake_lm() -> AsyncIterator[FakeLM]:
+    """A fake OpenAI-compatible server on loopback; script its replies with ``fake_lm.script([...])``."""
+    async with FakeLM() as fake:
+        yield fake

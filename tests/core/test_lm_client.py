@@ -64,12 +64,6 @@ class RecordingSleep:
 
 
 @pytest.fixture
-async def fake_lm() -> AsyncIterator[FakeLM]:
-    async with FakeLM() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def client(fake_lm: FakeLM) -> AsyncIterator[LMClient]:
     async with LMClient(make_settings(fake_lm.base_url)) as lm_client:
         yield lm_client

@@ -1,0 +1,113 @@
+"""/start, /help, /status, /jobs, /cancel and the admin's /stats."""
+
+from __future__ import annotations
+
+from telegram import BotCommand, Update
+from telegram.constants import ParseMode
+
+from bot.context import BotContext
+from bot.render import esc, render_jobs, render_stats, render_status, shorten
+from core.errors import JobNotFoundError, JobStateError
+
+COMMANDS = [
+    BotCommand("start", "what I do and how to use me"),
+    BotCommand("help", "how to send a script and rate a storyboard"),
+    BotCommand("status", "where a job stands: /status <id>"),
+    BotCommand("jobs", "your recent jobs"),
+    BotCommand("cancel", "cancel a job: /cancel <id>"),
+]
+
+HELP = (
+    "<b>Send me a short video script</b> as a message, or as a .txt, .md or .fountain file (up to {max_kb} KB). "
+    "Each non-empty line becomes a scene.\n\n"
+    "I answer at once with a job id, and send the storyboard when it's ready: a summary, the JSON file and "
+    "rating buttons. Rate it 1 or 2 and tell me what should change, and I'll make an improved version.\n\n"
+    "/status <i>id</i> · where a job stands\n"
+    "/jobs · your recent jobs\n"
+    "/cancel <i>id</i> · cancel a job that hasn't finished"
+)
+
+
+async def on_start(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    user = update.effective_user
+    if message is None:
+        return
+    name = esc(shorten(user.first_name, 64)) if user else "there"
+    await message.reply_text(
+        f"Hi {name}! I turn short video scripts into storyboards.\n\n" + _help(context), parse_mode=ParseMode.HTML
+    )
+
+
+async def on_help(update: Update, context: BotContext) -> None:
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(_help(context), parse_mode=ParseMode.HTML)
+
+
+def _help(context: BotContext) -> str:
+    return HELP.format(max_kb=context.services.telegram.max_document_bytes // 1024)
+
+
+async def on_status(update: Update, context: BotContext) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    if not context.args:
+        recent = await context.services.jobs.recent(user.id, limit=1)
+        if not recent:
+            await message.reply_text("Usage: /status <job id>. You have no jobs yet: send me a script.")
+            return
+        job = recent[0]
+        position = await context.services.jobs.queue_position(job)
+        await message.reply_text(render_status(job, position), parse_mode=ParseMode.HTML)
+        return
+    try:
+        job, position = await context.services.jobs.get_for_user(context.args[0], user.id)
+    except JobNotFoundError:
+        await message.reply_text(_not_found(context.args[0]), parse_mode=ParseMode.HTML)
+        return
+    await message.reply_text(render_status(job, position), parse_mode=ParseMode.HTML)
+
+
+async def on_jobs(update: Update, context: BotContext) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    await message.reply_text(render_jobs(await context.services.jobs.recent(user.id)), parse_mode=ParseMode.HTML)
+
+
+async def on_cancel(update: Update, context: BotContext) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    if not context.args:
+        await message.reply_text("Usage: /cancel <job id>. /jobs lists yours.")
+        return
+    try:
+        job = await context.services.jobs.cancel(context.args[0], user.id)
+    except JobNotFoundError:
+        await message.reply_text(_not_found(context.args[0]), parse_mode=ParseMode.HTML)
+        return
+    except JobStateError as exc:
+        await message.reply_text(esc(str(exc)), parse_mode=ParseMode.HTML)
+        return
+    await message.reply_text(f"🚫 Cancelled job <code>{job.id}</code>.", parse_mode=ParseMode.HTML)
+
+
+async def on_stats(update: Update, context: BotContext) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    if not context.services.access.is_admin(user.id):
+        await message.reply_text("/stats is for the bot's admins.")
+        return
+    await message.reply_text(render_stats(await context.services.feedback.stats()), parse_mode=ParseMode.HTML)
+
+
+async def on_unknown_command(update: Update, _context: BotContext) -> None:
+    if update.effective_message is not None:
+        await update.effective_message.reply_text("I don't know that command. /help lists what I can do.")
+
+
+def _not_found(job_id: str) -> str:
+    return f"I can't find job <code>{esc(shorten(job_id, 40))}</code> among your jobs. /jobs lists them."

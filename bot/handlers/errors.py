@@ -1,0 +1,33 @@
+"""The last resort: log with context, tell the user something short, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import TelegramError
+
+from bot.context import BotContext
+
+logger = logging.getLogger(__name__)
+
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    user_id = chat_id = None
+    if isinstance(update, Update):
+        user_id = update.effective_user.id if update.effective_user else None
+        chat_id = update.effective_chat.id if update.effective_chat else None
+    logger.error(
+        "error handling update (user %s, chat %s): %r", user_id, chat_id, context.error, exc_info=context.error
+    )
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(SORRY)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(SORRY)
+    except TelegramError:
+        logger.debug("could not tell user %s about the error", user_id)

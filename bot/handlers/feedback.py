@@ -1,0 +1,138 @@
+"""Ratings: every button press answered; low ratings ask what should change, then improve."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import CallbackQuery, ForceReply, Message, ReplyParameters, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from bot.context import BotContext
+from bot.keyboards import RateCallback, SkipCallback, build_rating_keyboard, parse_callback
+from bot.render import render_prompt
+from core.errors import JobNotFoundError, QuotaExceededError, ScriptRejectedError
+from core.types import FeedbackRecord, Submitted
+
+logger = logging.getLogger(__name__)
+
+STALE = "That button has expired. Send the script again for a fresh storyboard."
+NOT_YOURS = "That storyboard isn't yours to rate."
+
+
+async def on_callback(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    assert query is not None
+    answered = False
+    try:
+        parsed = parse_callback(query.data)
+        if isinstance(parsed, RateCallback):
+            answered = await _rate(query, context, parsed)
+        elif isinstance(parsed, SkipCallback):
+            answered = await _skip(query, context, parsed)
+        else:
+            await query.answer(STALE)
+            answered = True
+    finally:
+        if not answered:  # never leave a button spinning, whatever went wrong
+            await query.answer("Sorry, something went wrong. Please try again.")
+
+
+async def _rate(query: CallbackQuery, context: BotContext, pressed: RateCallback) -> bool:
+    services = context.services
+    try:
+        rated = await services.feedback.rate(
+            user_id=query.from_user.id, version_id=pressed.version_id, rating=pressed.rating
+        )
+    except JobNotFoundError:
+        await query.answer(NOT_YOURS)
+        return True
+    if rated.previous is None:
+        toast = f"Thanks! You rated it {pressed.rating} ⭐."
+    elif rated.previous == pressed.rating:
+        toast = f"You rated it {pressed.rating} ⭐ already."
+    else:
+        toast = f"Changed your rating from {rated.previous} to {pressed.rating} ⭐."
+    if rated.wants_comment:
+        toast += " What should change?"
+    await query.answer(toast)
+    message = query.message if isinstance(query.message, Message) else None
+    skip_id = None
+    if rated.wants_comment and message is not None:
+        prompt = await message.reply_text(
+            render_prompt(),
+            parse_mode=ParseMode.HTML,
+            reply_markup=ForceReply(input_field_placeholder="What should change?"),
+            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+        )
+        await services.feedback.attach_prompt(rated.feedback.id, prompt.message_id)
+        skip_id = rated.feedback.id
+    if message is not None:
+        await _show_keyboard(message, rated.version.id, chosen=pressed.rating, skip_feedback_id=skip_id)
+    return True
+
+
+async def _skip(query: CallbackQuery, context: BotContext, pressed: SkipCallback) -> bool:
+    feedback = await context.services.feedback.get(pressed.feedback_id)
+    if feedback is None or feedback.user_id != query.from_user.id:
+        await query.answer(NOT_YOURS)
+        return True
+    if feedback.prompt_message_id is None or feedback.rating > 2:
+        await query.answer("Nothing to skip: rate it 1 or 2 to ask for an improvement.")
+        return True
+    message = query.message if isinstance(query.message, Message) else None
+    chat_id = message.chat_id if message is not None else query.from_user.id
+    submitted = await _improve(context, feedback, comment=None, chat_id=chat_id, reply_to=None)
+    if isinstance(submitted, str):
+        await query.answer(submitted)
+        return True
+    await query.answer("Improving it now." if submitted.created else "Already on it.")
+    if message is not None:
+        await _show_keyboard(message, feedback.version_id, chosen=feedback.rating, skip_feedback_id=None)
+    return True
+
+
+async def take_comment(update: Update, context: BotContext) -> bool:
+    """A reply to a "what should change?" prompt becomes the comment; False if it answers no prompt."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.reply_to_message is None or message.text is None:
+        return False
+    feedback = await context.services.feedback.find_prompt(
+        user_id=user.id, prompt_message_id=message.reply_to_message.message_id
+    )
+    if feedback is None:
+        return False
+    submitted = await _improve(
+        context, feedback, comment=message.text, chat_id=message.chat_id, reply_to=message.message_id
+    )
+    if isinstance(submitted, str):
+        await message.reply_text(submitted)
+    return True
+
+
+async def _improve(
+    context: BotContext, feedback: FeedbackRecord, *, comment: str | None, chat_id: int, reply_to: int | None
+) -> Submitted | str:
+    """Queue the improvement and deliver its ack; a message for the user instead when it cannot be queued."""
+    services = context.services
+    try:
+        submitted = await services.feedback.improve(feedback, comment=comment, chat_id=chat_id, reply_to=reply_to)
+    except (ScriptRejectedError, QuotaExceededError) as exc:
+        return str(exc)
+    except JobNotFoundError:
+        return STALE
+    if submitted.ack_outbox_id is not None:
+        await services.delivery.deliver_now(submitted.ack_outbox_id)
+    return submitted
+
+
+async def _show_keyboard(message: Message, version_id: int, *, chosen: int, skip_feedback_id: int | None) -> None:
+    keyboard = build_rating_keyboard(version_id, chosen=chosen, skip_feedback_id=skip_feedback_id)
+    if message.reply_markup == keyboard:
+        return  # Telegram refuses an edit that changes nothing
+    try:
+        await message.edit_reply_markup(reply_markup=keyboard)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise

@@ -1,0 +1,143 @@
+"""Pure rendering: records -> Telegram HTML, every user-provided string escaped, every message within 4096.
+
+Telegram counts a message's length after entity parsing, in UTF-16 code units; ``visible_length`` measures
+exactly that, and builders stop adding lines before the limit.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+from core.feedback import Stats
+from core.storyboard import Storyboard
+from core.types import JobRecord, VersionRecord
+
+MAX_MESSAGE = 4096
+PREVIEW_BUDGET = 3800  # leaves room for the header and the closing line
+SCENE_PREVIEW_CHARS = 160
+
+STATUS_LINES = {
+    "queued": "⏳ Queued",
+    "running": "⚙️ Working on it…",
+    "done": "✅ Done: the storyboard is below.",
+    "failed": "❌ Failed",
+    "cancelled": "🚫 Cancelled",
+}
+METHOD_NAMES = {
+    "lm": "the language model",
+    "local": "the built-in generator",
+    "local_fallback": "the built-in generator (the language model was unavailable)",
+    "local_heuristic": "the built-in improver",
+}
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def visible_length(html_text: str) -> int:
+    """The length Telegram checks: tags removed, entities decoded, in UTF-16 code units."""
+    plain = html.unescape(_TAG.sub("", html_text))
+    return len(plain.encode("utf-16-le")) // 2
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def status_line(job: JobRecord, position: int | None = None) -> str:
+    line = STATUS_LINES.get(job.status, job.status)
+    if job.status == "queued" and position is not None:
+        line += f" (position {position})" if position > 1 else " (next up)"
+    if job.status == "queued" and job.attempts > 0:
+        line += ", retrying"
+    if job.status == "failed" and job.error:
+        line += f": {esc(job.error)}"
+    return line
+
+
+def render_ack(job: JobRecord, position: int | None = None) -> str:
+    what = "Improving your storyboard" if job.kind == "improve" else "Got your script"
+    return (
+        f"🎬 {what}. Job <code>{job.id}</code>\n"
+        f"{status_line(job, position)}\n"
+        f"Ask with /status {job.id} · cancel with /cancel {job.id}"
+    )
+
+
+def render_status(job: JobRecord, position: int | None = None) -> str:
+    kind = "improvement" if job.kind == "improve" else "storyboard"
+    created = job.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"Job <code>{job.id}</code> ({kind}, sent {created})\n{status_line(job, position)}"
+
+
+def render_failed(job: JobRecord) -> str:
+    reason = esc(job.error) if job.error else "Something went wrong."
+    return f"❌ Job <code>{job.id}</code> failed. {reason}"
+
+
+def render_jobs(jobs: Iterable[JobRecord]) -> str:
+    lines = [f"<code>{job.id}</code> · {job.created_at:%m-%d %H:%M} · {STATUS_LINES[job.status]}" for job in jobs]
+    if not lines:
+        return "No jobs yet. Send me a script: one line per scene."
+    return "Your recent jobs:\n" + "\n".join(_fit(lines, PREVIEW_BUDGET))
+
+
+def render_result(job: JobRecord, version: VersionRecord, storyboard: Storyboard) -> str:
+    header = (
+        f"<b>{esc(shorten(storyboard.title, 200))}</b>\n"
+        f"Job <code>{job.id}</code> · version {version.version} · {storyboard.scene_count} "
+        f"scene{'s' if storyboard.scene_count != 1 else ''} · {storyboard.total_duration:g} s\n"
+        f"Made by {METHOD_NAMES.get(storyboard.generation_method, esc(storyboard.generation_method))}.\n"
+    )
+    scene_lines = [
+        f"{n}. <i>{scene.start_time:g}–{scene.start_time + scene.duration:g} s</i> "
+        f"{esc(shorten(''.join(frame.text for frame in scene.frames), SCENE_PREVIEW_CHARS))}"
+        for n, scene in enumerate(storyboard.scenes, start=1)
+    ]
+    shown = _fit(scene_lines, PREVIEW_BUDGET - visible_length(header))
+    more = len(scene_lines) - len(shown)
+    tail = f"\n… and {more} more scene{'s' if more != 1 else ''} in the JSON file." if more else ""
+    return header + "\n".join(shown) + tail + "\n\nHow did I do? Rate it:"
+
+
+def render_prompt() -> str:
+    return (
+        "What should change? <b>Reply to this message</b> with a note (up to 500 characters), "
+        "or tap <i>Skip</i> under the storyboard to improve it without one."
+    )
+
+
+def render_stats(stats: Stats) -> str:
+    by_status = ", ".join(f"{status} {n}" for status, n in sorted(stats.jobs_by_status.items())) or "none"
+    distribution = " ".join(f"{r}★ {stats.ratings.get(r, 0)}" for r in range(1, 6))
+    average = f"{stats.average_rating:.2f}" if stats.average_rating is not None else "n/a"
+    share = f"{stats.lm_share:.0%}" if stats.lm_share is not None else "n/a"
+    fallback = stats.methods.get("local_fallback", 0)
+    median = f"{stats.median_ms:.0f} ms" if stats.median_ms is not None else "n/a"
+    p95 = f"{stats.p95_ms:.0f} ms" if stats.p95_ms is not None else "n/a"
+    return (
+        "<b>bhiv-bot stats</b>\n"
+        f"Jobs: {by_status}\n"
+        f"Ratings: average {average}; {distribution}\n"
+        f"Made by the LM: {share} (fallbacks: {fallback})\n"
+        f"Pipeline time: median {median}, p95 {p95}"
+    )
+
+
+def _fit(lines: list[str], budget: int) -> list[str]:
+    """As many whole lines as fit in ``budget`` visible characters."""
+    shown: list[str] = []
+    used = 0
+    for line in lines:
+        cost = visible_length(line) + 1
+        if used + cost > budget:
+            break
+        shown.append(line)
+        used += cost
+    return shown

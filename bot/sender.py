@@ -1,0 +1,114 @@
+"""The outbox's Telegram side: core's Sender role, rendered and sent with python-telegram-bot.
+
+Telegram's answers are mapped onto core's delivery errors at this boundary:
+RetryAfter -> DeliveryRetryLaterError; Forbidden (blocked, deactivated) -> RecipientGoneError;
+BadRequest -> DeliveryRejectedError, except the answers that mean "already so" (message is not modified,
+message to edit not found), which count as delivered; TimedOut and other NetworkError -> DeliveryTransientError.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.keyboards import build_rating_keyboard
+from bot.render import render_ack, render_failed, render_result
+from core.delivery import Notification
+from core.errors import (
+    DeliveryRejectedError,
+    DeliveryRetryLaterError,
+    DeliveryTransientError,
+    RecipientGoneError,
+)
+from core.storyboard import parse_storyboard
+
+logger = logging.getLogger(__name__)
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+ALREADY_SO = ("message is not modified", "message to edit not found")
+
+
+class TelegramSender:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def deliver(self, notification: Notification) -> int | None:
+        try:
+            return await self._deliver(notification)
+        except RetryAfter as exc:
+            raise DeliveryRetryLaterError(str(exc), retry_after_s=_seconds(exc.retry_after)) from exc
+        except Forbidden as exc:
+            raise RecipientGoneError(exc.message) from exc
+        except BadRequest as exc:
+            if any(text in exc.message.lower() for text in ALREADY_SO):
+                return None
+            raise DeliveryRejectedError(exc.message) from exc
+        except NetworkError as exc:  # includes TimedOut
+            raise DeliveryTransientError(str(exc)) from exc
+        except TelegramError as exc:
+            raise DeliveryTransientError(str(exc)) from exc
+
+    async def _deliver(self, notification: Notification) -> int | None:
+        job = notification.job
+        if job is None:
+            raise DeliveryRejectedError(f"{notification.kind} without a job")
+        chat_id = notification.chat_id
+        if notification.kind == "ack":
+            reply = (
+                ReplyParameters(notification.reply_to, allow_sending_without_reply=True)
+                if notification.reply_to
+                else None
+            )
+            sent = await self.bot.send_message(
+                chat_id,
+                render_ack(job, notification.queue_position),
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply,
+                link_preview_options=NO_PREVIEW,
+            )
+            return sent.message_id
+        if notification.kind == "job_status":
+            if job.ack_message_id is None:
+                return None
+            edited = await self.bot.edit_message_text(
+                render_ack(job, notification.queue_position),
+                chat_id=chat_id,
+                message_id=job.ack_message_id,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+            )
+            return edited.message_id if isinstance(edited, Message) else job.ack_message_id
+        if notification.kind == "job_failed":
+            sent = await self.bot.send_message(chat_id, render_failed(job), parse_mode=ParseMode.HTML)
+            return sent.message_id
+        version = notification.version
+        if version is None:
+            raise DeliveryRejectedError(f"{notification.kind} for job {job.id} without a version")
+        if notification.kind == "result":
+            storyboard = parse_storyboard(version.storyboard_json)
+            sent = await self.bot.send_message(
+                chat_id,
+                render_result(job, version, storyboard),
+                parse_mode=ParseMode.HTML,
+                reply_markup=build_rating_keyboard(version.id),
+                link_preview_options=NO_PREVIEW,
+            )
+            return sent.message_id
+        if notification.kind == "result_file":
+            sent = await self.bot.send_document(
+                chat_id,
+                version.storyboard_json.encode(),
+                filename=f"storyboard-{job.id}-v{version.version}.json",
+                caption=f"Storyboard JSON · job {job.id} · version {version.version}",
+            )
+            return sent.message_id
+        raise DeliveryRejectedError(f"unknown notification kind {notification.kind!r}")
+
+
+def _seconds(retry_after: object) -> float:
+    """RetryAfter.retry_after is an int or a timedelta depending on PTB's settings."""
+    total_seconds = getattr(retry_after, "total_seconds", None)
+    return float(total_seconds()) if callable(total_seconds) else float(retry_after)  # type: ignore[arg-type]

@@ -1,0 +1,34 @@
+"""The Telegram side's settings (CONTRACT.md's environment table, plus documented extras)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TELEGRAM_DOWNLOAD_LIMIT_BYTES = 20 * 1024 * 1024  # the Bot API lets a bot download files up to 20 MB
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_FILE_URL = "https://api.telegram.org/file/bot"
+
+
+class TelegramSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = DEFAULT_BASE_URL
+    telegram_api_file_url: str = DEFAULT_FILE_URL
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0"  # noqa: S104 - a webhook must be reachable from outside
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    max_document_bytes: int = Field(default=1024 * 1024, ge=1, le=TELEGRAM_DOWNLOAD_LIMIT_BYTES)
+    concurrent_updates: int = Field(default=64, ge=1)
+    telegram_max_retries: int = Field(default=3, ge=0)
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def token(self) -> str | None:
+        return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None

@@ -1,0 +1,139 @@
+"""Ratings, comments and the improvement they trigger; and the numbers an admin asks for."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import Clock, SystemClock
+from core.errors import JobNotFoundError, ScriptRejectedError
+from core.jobs import JobService
+from core.sentiment import sentiment
+from core.types import FeedbackRecord, Submitted, VersionRecord
+from storage import jobs as job_queries
+from storage import ratings as rating_queries
+from storage import stats as stats_queries
+
+logger = logging.getLogger(__name__)
+
+LOW_RATING = 2  # this or lower asks what should change, then improves
+MAX_COMMENT_CHARS = 500
+STATS_WINDOW = 1000  # pipeline times are taken over the newest versions
+
+
+@dataclass(frozen=True, slots=True)
+class Rated:
+    feedback: FeedbackRecord
+    version: VersionRecord
+    previous: int | None  # the rating this one replaced
+
+    @property
+    def wants_comment(self) -> bool:
+        return self.feedback.rating <= LOW_RATING
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    jobs_by_status: dict[str, int]
+    ratings: dict[int, int]
+    methods: dict[str, int]
+    median_ms: float | None
+    p95_ms: float | None
+
+    @property
+    def average_rating(self) -> float | None:
+        total = sum(self.ratings.values())
+        return sum(r * n for r, n in self.ratings.items()) / total if total else None
+
+    @property
+    def lm_share(self) -> float | None:
+        total = sum(self.methods.values())
+        return self.methods.get("lm", 0) / total if total else None
+
+
+class FeedbackService:
+    def __init__(self, engine: AsyncEngine, jobs: JobService, *, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.jobs = jobs
+        self.clock = clock or SystemClock()
+
+    async def rate(self, *, user_id: int, version_id: int, rating: int) -> Rated:
+        """Record (or change) the user's rating of their own version; one row per user and version."""
+        if not 1 <= rating <= 5:
+            raise ValueError(f"rating {rating} is not 1..5")
+        async with self.engine.begin() as conn:
+            version = await job_queries.get_version(conn, version_id)
+            job = await job_queries.get_job(conn, version.job_id) if version else None
+            if version is None or job is None or job.user_id != user_id:
+                raise JobNotFoundError(f"version {version_id}")
+            row, previous = await rating_queries.upsert_rating(
+                conn, user_id=user_id, version_id=version_id, rating=rating, now=self.clock.now()
+            )
+        logger.info("user %s rated version %s: %s (was %s)", user_id, version_id, rating, previous)
+        return Rated(row, version, previous)
+
+    async def attach_prompt(self, feedback_id: int, prompt_message_id: int) -> None:
+        """Remember which message asked for the comment, so a reply to it can be matched."""
+        async with self.engine.begin() as conn:
+            await rating_queries.set_prompt(conn, feedback_id, prompt_message_id)
+
+    async def get(self, feedback_id: int) -> FeedbackRecord | None:
+        async with self.engine.connect() as conn:
+            return await rating_queries.get_feedback(conn, feedback_id)
+
+    async def find_prompt(self, *, user_id: int, prompt_message_id: int) -> FeedbackRecord | None:
+        async with self.engine.connect() as conn:
+            return await rating_queries.find_by_prompt(conn, user_id=user_id, prompt_message_id=prompt_message_id)
+
+    async def improve(
+        self, feedback: FeedbackRecord, *, comment: str | None, chat_id: int, reply_to: int | None
+    ) -> Submitted:
+        """Store the comment (None for Skip) with its sentiment, and queue the improved version once per prompt."""
+        if comment is not None:
+            comment = comment.strip()
+            if len(comment) > MAX_COMMENT_CHARS:
+                raise ScriptRejectedError(
+                    f"Your note is {len(comment)} characters; please keep it under {MAX_COMMENT_CHARS}."
+                )
+        async with self.engine.begin() as conn:
+            updated = await rating_queries.set_comment(
+                conn,
+                feedback.id,
+                comment=comment or None,
+                sentiment=sentiment(feedback.rating, comment),
+                now=self.clock.now(),
+            )
+            version = await job_queries.get_version(conn, feedback.version_id)
+        if version is None:
+            raise JobNotFoundError(f"version {feedback.version_id}")
+        return await self.jobs.submit_improvement(
+            user_id=updated.user_id,
+            feedback_id=updated.id,
+            version=version,
+            chat_id=chat_id,
+            request_key=f"improve:{feedback.id}:{feedback.prompt_message_id}",
+            reply_to=reply_to,
+        )
+
+    async def stats(self) -> Stats:
+        async with self.engine.connect() as conn:
+            by_status = await stats_queries.jobs_by_status(conn)
+            ratings = await stats_queries.rating_distribution(conn)
+            methods = await stats_queries.versions_by_method(conn)
+            times = await stats_queries.recent_pipeline_ms(conn, limit=STATS_WINDOW)
+        return Stats(by_status, ratings, methods, _median(times), _p95(times))
+
+
+def _median(values: list[int]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def _p95(values: list[int]) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return float(values[0])
+    return float(statistics.quantiles(values, n=20, method="inclusive")[-1])

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.render import (
+    MAX_MESSAGE,
+    render_ack,
+    render_jobs,
+    render_result,
+    render_stats,
+    render_status,
+    visible_length,
+)
+from core.feedback import Stats
+from core.storyboard import SceneDraft, assemble, generate_local
+from core.types import JobRecord, VersionRecord
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def make_job(**overrides: object) -> JobRecord:
+    values: dict[str, object] = {
+        "id": "k7m2q9xw4t",
+        "user_id": 1,
+        "script_id": 1,
+        "kind": "generate",
+        "parent_version_id": None,
+        "feedback_id": None,
+        "request_key": "msg:1:1",
+        "status": "queued",
+        "attempts": 0,
+        "available_at": NOW,
+        "lease_expires_at": None,
+        "worker_id": None,
+        "stage": "queued",
+        "error": None,
+        "chat_id": 1,
+        "ack_message_id": None,
+        "ack_status": None,
+        "created_at": NOW,
+        "started_at": None,
+        "finished_at": None,
+        "updated_at": NOW,
+    }
+    values.update(overrides)
+    return JobRecord(**values)  # type: ignore[arg-type]
+
+
+def make_version(storyboard_json: str, **overrides: object) -> VersionRecord:
+    values: dict[str, object] = {
+        "id": 5,
+        "job_id": "k7m2q9xw4t",
+        "script_id": 1,
+        "version": 1,
+        "storyboard_json": storyboard_json,
+        "generation_method": "local",
+        "title": "t",
+        "scene_count": 1,
+        "total_duration_s": 3.0,
+        "pipeline_ms": 12,
+        "created_at": NOW,
+    }
+    values.update(overrides)
+    return VersionRecord(**values)  # type: ignore[arg-type]
+
+
+def test_ack_shows_the_id_in_code_and_the_queue_position() -> None:
+    text = render_ack(make_job(), 3)
+
+    assert "<code>k7m2q9xw4t</code>" in text
+    assert "position 3" in text
+    assert "/status k7m2q9xw4t" in text
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "done", "failed", "cancelled"])
+def test_each_status_renders_a_different_ack(status: str) -> None:
+    others = {s: render_ack(make_job(status=s)) for s in ["queued", "running", "done", "failed", "cancelled"]}
+
+    assert list(others.values()).count(others[status]) == 1
+
+
+def test_failure_reason_is_escaped() -> None:
+    text = render_status(make_job(status="failed", error="bad <input> & more"))
+
+    assert "bad &lt;input&gt; &amp; more" in text
+
+
+def test_result_escapes_script_text_and_names_the_job() -> None:
+    board = generate_local('<b>not bold</b> & "x"\nsecond')
+    text = render_result(make_job(status="done"), make_version(board.to_json()), board)
+
+    assert "&lt;b&gt;not bold&lt;/b&gt; &amp;" in text
+    assert "<code>k7m2q9xw4t</code>" in text
+    assert "2 scenes" in text
+
+
+def test_result_preview_of_a_huge_storyboard_stays_within_4096() -> None:
+    board = assemble("T" * 500, "lm", [SceneDraft(text="🎬" * 300, duration_s=3) for _ in range(300)])
+    text = render_result(make_job(status="done"), make_version(board.to_json()), board)
+
+    assert visible_length(text) <= MAX_MESSAGE
+    assert "more scenes in the JSON file" in text
+
+
+def test_visible_length_counts_utf16_units_after_entities() -> None:
+    assert visible_length("<b>a&amp;b</b>") == 3
+    assert visible_length("🎬") == 2
+
+
+def test_jobs_list_fits_and_says_when_empty() -> None:
+    assert "No jobs yet" in render_jobs([])
+    jobs = [replace(make_job(), id=f"{i:010d}") for i in range(500)]
+    assert visible_length(render_jobs(jobs)) <= MAX_MESSAGE
+
+
+def test_stats_show_distribution_average_and_percentiles() -> None:
+    text = render_stats(Stats({"done": 3, "failed": 1}, {1: 1, 5: 3}, {"lm": 3, "local_fallback": 1}, 120.0, 900.0))
+
+    assert "average 4.00" in text
+    assert "1★ 1" in text and "5★ 3" in text
+    assert "75%" in text and "fallbacks: 1" in text
+    assert "median 120 ms, p95 900 ms" in text

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import ManualClock
+from core.delivery import Delivery
+from core.errors import (
+    DeliveryRejectedError,
+    DeliveryRetryLaterError,
+    DeliveryTransientError,
+    RecipientGoneError,
+)
+from core.jobs import JobService
+from core.workers import WorkerPool
+from storage.tables import outbox, users
+from tests.core.helpers import CountingPipeline, job_settings, submission
+from tests.fakes.sender import FakeSender
+
+
+def make(
+    engine: AsyncEngine, clock: ManualClock | None = None, **settings: object
+) -> tuple[JobService, Delivery, FakeSender]:
+    jobs = JobService(engine, job_settings(**settings), clock=clock)
+    sender = FakeSender()
+    return jobs, Delivery(engine, sender, jobs.settings, wakeup=jobs.outbox_waiting, clock=clock), sender
+
+
+async def statuses(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(outbox.c.status).order_by(outbox.c.id))).scalars())
+
+
+async def test_a_job_reaches_its_chat_as_ack_status_edit_result_and_file_in_order(engine: AsyncEngine) -> None:
+    jobs, delivery, sender = make(engine)
+    job = (await jobs.submit(submission(user_id=4))).job
+    await delivery.run_until_idle()
+    await WorkerPool(jobs, CountingPipeline(), jobs.settings).run_burst()
+
+    await delivery.run_until_idle()
+
+    # "running" and "done" were both queued; rendered at delivery time they coalesce into one edit to "done"
+    assert sender.kinds(job.id) == ["ack", "job_status", "result", "result_file"]
+    assert [item.job_status for item in sender.delivered] == ["queued", "done", "done", "done"]
+    assert {item.chat_id for item in sender.delivered} == {4}
+    assert set(await statuses(engine)) == {"sent"}
+
+
+async def test_status_edits_are_skipped_when_the_ack_already_shows_the_status(engine: AsyncEngine) -> None:
+    jobs, delivery, sender = make(engine)
+    job = (await jobs.submit(submission())).job
+    await WorkerPool(jobs, CountingPipeline(), jobs.settings).run_burst()  # done before the ack went out
+
+    await delivery.run_until_idle()
+
+    assert sender.kinds(job.id) == ["ack", "result", "result_file"]  # the ack already says "done"
+
+
+async def test_ack_delivered_at_once_is_not_sent_again_by_the_loop(engine: AsyncEngine) -> None:
+    jobs, delivery, sender = make(engine)
+    submitted = await jobs.submit(submission())
+    assert submitted.ack_outbox_id is not None
+
+    assert await delivery.deliver_now(submitted.ack_outbox_id)
+    assert not await delivery.deliver_now(submitted.ack_outbox_id)
+    await delivery.run_until_idle()
+
+    assert sender.kinds(submitted.job.id) == ["ack"]
+
+
+async def test_flood_control_waits_exactly_what_was_asked(engine: AsyncEngine) -> None:
+    clock = ManualClock()
+    jobs, delivery, sender = make(engine, clock)
+    job = (await jobs.submit(submission())).job
+    sender.failures.append(DeliveryRetryLaterError("Too Many Requests: retry after 7", retry_after_s=7))
+
+    await delivery.run_until_idle()
+    assert sender.kinds(job.id) == []
+    clock.advance(6.9)
+    await delivery.run_until_idle()
+    assert sender.kinds(job.id) == []
+    clock.advance(0.2)
+    await delivery.run_until_idle()
+
+    assert sender.kinds(job.id) == ["ack"]
+
+
+async def test_transient_errors_back_off_then_drop_after_max_attempts(engine: AsyncEngine) -> None:
+    clock = ManualClock()
+    jobs, delivery, sender = make(engine, clock, outbox_max_attempts=3)
+    await jobs.submit(submission())
+    sender.failures.extend(DeliveryTransientError("502 Bad Gateway") for _ in range(3))
+
+    for _ in range(4):
+        await delivery.run_until_idle()
+        clock.advance(600)
+
+    assert sender.calls == 3
+    assert await statuses(engine) == ["dropped"]
+
+
+async def test_a_chat_that_blocked_the_bot_is_dropped_whole_and_the_user_marked(engine: AsyncEngine) -> None:
+    jobs, delivery, sender = make(engine)
+    await jobs.submit(submission(user_id=9))
+    await jobs.submit(submission(user_id=9))
+    other = (await jobs.submit(submission(user_id=10))).job
+    sender.failures.append(RecipientGoneError("Forbidden: bot was blocked by the user"))
+
+    await delivery.run_until_idle()
+
+    async with engine.connect() as conn:
+        blocked = dict((await conn.execute(select(users.c.id, users.c.blocked))).all())
+    assert blocked == {9: True, 10: False}
+    assert sender.kinds(other.id) == ["ack"]
+    assert sorted(await statuses(engine)) == ["dropped", "dropped", "sent"]
+
+
+async def test_a_rejected_payload_is_dropped_and_the_chat_moves_on(engine: AsyncEngine) -> None:
+    jobs, delivery, sender = make(engine)
+    first = (await jobs.submit(submission(user_id=2))).job
+    second = (await jobs.submit(submission(user_id=2))).job
+    sender.failures.append(DeliveryRejectedError("Bad Request: can't parse entities"))
+
+    await delivery.run_until_idle()
+
+    assert sender.kinds(first.id) == []
+    assert sender.kinds(second.id) == ["ack"]
+
+
+async def test_order_within_a_chat_holds_while_an_earlier_message_waits(engine: AsyncEngine) -> None:
+    clock = ManualClock()
+    jobs, delivery, sender = make(engine, clock)
+    first = (await jobs.submit(submission(user_id=2))).job
+    second = (await jobs.submit(submission(user_id=2))).job
+    sender.failures.append(DeliveryRetryLaterError("wait", retry_after_s=5))
+
+    await delivery.run_until_idle()
+    assert sender.delivered == []
+    clock.advance(5)
+    await delivery.run_until_idle()
+
+    assert [item.job_id for item in sender.delivered] == [first.id, second.id]
+
+
+async def test_undelivered_notifications_survive_a_restart(database_url: str, engine: AsyncEngine) -> None:
+    from storage.engine import create_engine
+
+    jobs, delivery, sender = make(engine)
+    job = (await jobs.submit(submission())).job
+    sender.failures.append(DeliveryTransientError("connection reset"))
+    await delivery.run_until_idle()  # fails; the process "dies" here
+    await engine.dispose()
+
+    fresh = create_engine(database_url)
+    try:
+        clock = ManualClock()
+        clock.advance(60)
+        jobs2, delivery2, sender2 = make(fresh, clock)
+        await delivery2.run_until_idle()
+    finally:
+        await fresh.dispose()
+
+    assert sender2.kinds(job.id) == ["ack"]

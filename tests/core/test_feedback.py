@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.errors import JobNotFoundError, ScriptRejectedError
+from core.feedback import FeedbackService
+from core.jobs import JobService
+from core.types import VersionRecord
+from core.workers import WorkerPool
+from storage.tables import feedback as feedback_table
+from tests.core.helpers import CountingPipeline, job_settings, submission
+
+
+async def make_version(engine: AsyncEngine, user_id: int = 1) -> tuple[JobService, FeedbackService, VersionRecord]:
+    jobs = JobService(engine, job_settings())
+    job = (await jobs.submit(submission(user_id=user_id, text="one\ntwo\nthree"))).job
+    await WorkerPool(jobs, CountingPipeline(), jobs.settings).run_burst()
+    version = await jobs.version_for_job(job.id)
+    assert version is not None
+    return jobs, FeedbackService(engine, jobs), version
+
+
+async def test_second_tap_changes_rating_without_new_row(engine: AsyncEngine) -> None:
+    _, service, version = await make_version(engine)
+
+    first = await service.rate(user_id=1, version_id=version.id, rating=4)
+    second = await service.rate(user_id=1, version_id=version.id, rating=2)
+
+    assert first.previous is None and second.previous == 4
+    assert second.feedback.id == first.feedback.id and second.feedback.rating == 2
+    assert second.wants_comment and not first.wants_comment
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(feedback_table))).scalar_one() == 1
+
+
+async def test_nobody_rates_someone_elses_storyboard(engine: AsyncEngine) -> None:
+    _, service, version = await make_version(engine, user_id=1)
+
+    with pytest.raises(JobNotFoundError):
+        await service.rate(user_id=2, version_id=version.id, rating=5)
+    with pytest.raises(JobNotFoundError):
+        await service.rate(user_id=1, version_id=version.id + 1000, rating=5)
+
+
+async def test_low_rating_with_a_note_produces_an_improved_version(engine: AsyncEngine) -> None:
+    jobs, service, version = await make_version(engine)
+    rated = await service.rate(user_id=1, version_id=version.id, rating=1)
+    await service.attach_prompt(rated.feedback.id, prompt_message_id=555)
+    prompt = await service.find_prompt(user_id=1, prompt_message_id=555)
+    assert prompt is not None
+
+    submitted = await service.improve(prompt, comment="Too fast, boring.", chat_id=1, reply_to=556)
+    again = await service.improve(prompt, comment="Too fast, boring.", chat_id=1, reply_to=556)
+    await WorkerPool(jobs, CountingPipeline(), jobs.settings).run_burst()
+
+    improved = await jobs.version_for_job(submitted.job.id)
+    stored = await service.get(rated.feedback.id)
+    assert not again.created and again.job.id == submitted.job.id
+    assert submitted.job.kind == "improve" and submitted.job.parent_version_id == version.id
+    assert improved is not None and improved.version == 2
+    assert improved.generation_method == "local_heuristic"
+    assert improved.total_duration_s > version.total_duration_s
+    assert stored is not None and stored.comment == "Too fast, boring." and stored.sentiment is not None
+    assert stored.sentiment < 0
+
+
+async def test_a_note_over_500_characters_is_refused_with_its_length(engine: AsyncEngine) -> None:
+    _, service, version = await make_version(engine)
+    rated = await service.rate(user_id=1, version_id=version.id, rating=1)
+
+    with pytest.raises(ScriptRejectedError, match="501 characters"):
+        await service.improve(rated.feedback, comment="x" * 501, chat_id=1, reply_to=None)
+
+
+async def test_stats_count_jobs_ratings_methods_and_times(engine: AsyncEngine) -> None:
+    _, service, version = await make_version(engine)
+    await service.rate(user_id=1, version_id=version.id, rating=5)
+
+    stats = await service.stats()
+
+    assert stats.jobs_by_status == {"done": 1}
+    assert stats.ratings == {5: 1} and stats.average_rating == 5
+    assert stats.methods == {"local": 1} and stats.lm_share == 0
+    assert stats.median_ms is not None and stats.p95_ms is not None
