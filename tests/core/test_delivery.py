@@ -155,7 +155,7 @@ async def test_undelivered_notifications_survive_a_restart(database_url: str, en
     try:
         clock = ManualClock()
         clock.advance(60)
-        jobs2, delivery2, sender2 = make(fresh, clock)
+        _, delivery2, sender2 = make(fresh, clock)
         await delivery2.run_until_idle()
     finally:
         await fresh.dispose()
