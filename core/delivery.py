@@ -148,7 +148,7 @@ class Delivery:
         try:
             message_id = await self.sender.deliver(notification)
         except DeliveryRetryLaterError as exc:
-            await self._reschedule(notification, exc.retry_after_s, f"flood control: {exc}")
+            await self._reschedule(notification, exc.retry_after_s, f"flood control: {exc}", refund_attempt=True)
         except RecipientGoneError as exc:
             await self._recipient_gone(notification, str(exc))
         except DeliveryRejectedError as exc:
@@ -194,10 +194,16 @@ class Delivery:
                     status=job.status,
                 )
 
-    async def _reschedule(self, notification: Notification, delay_s: float, error: str) -> None:
+    async def _reschedule(
+        self, notification: Notification, delay_s: float, error: str, *, refund_attempt: bool = False
+    ) -> None:
         async with self.engine.begin() as conn:
             await outbox_queries.reschedule(
-                conn, notification.id, next_try_at=self.clock.now() + timedelta(seconds=delay_s), error=error
+                conn,
+                notification.id,
+                next_try_at=self.clock.now() + timedelta(seconds=delay_s),
+                error=error,
+                refund_attempt=refund_attempt,
             )
         logger.info(
             "outbox %s to chat %s: %s; next try in %.1f s",

@@ -86,12 +86,14 @@ async def mark_sent(conn: AsyncConnection, outbox_id: int, *, message_id: int | 
     )
 
 
-async def reschedule(conn: AsyncConnection, outbox_id: int, *, next_try_at: datetime, error: str) -> None:
-    await conn.execute(
-        update(outbox)
-        .where(outbox.c.id == outbox_id)
-        .values(next_try_at=next_try_at, lease_expires_at=None, last_error=error[:500])
-    )
+async def reschedule(
+    conn: AsyncConnection, outbox_id: int, *, next_try_at: datetime, error: str, refund_attempt: bool = False
+) -> None:
+    """Try again at ``next_try_at``; a refunded attempt (flood control) does not count toward the limit."""
+    values: dict[str, object] = {"next_try_at": next_try_at, "lease_expires_at": None, "last_error": error[:500]}
+    if refund_attempt:
+        values["attempts"] = outbox.c.attempts - 1
+    await conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
 
 
 async def drop(conn: AsyncConnection, outbox_id: int, *, error: str) -> None:

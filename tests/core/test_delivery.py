@@ -99,6 +99,20 @@ async def test_transient_errors_back_off_then_drop_after_max_attempts(engine: As
     assert await statuses(engine) == ["dropped"]
 
 
+async def test_flood_waits_do_not_use_up_the_attempts(engine: AsyncEngine) -> None:
+    clock = ManualClock()
+    jobs, delivery, sender = make(engine, clock, outbox_max_attempts=2)
+    job = (await jobs.submit(submission())).job
+    sender.failures.extend(DeliveryRetryLaterError("wait", retry_after_s=1) for _ in range(5))
+    sender.failures.append(DeliveryTransientError("502"))
+
+    for _ in range(8):
+        await delivery.run_until_idle()
+        clock.advance(2)
+
+    assert sender.kinds(job.id) == ["ack"]
+
+
 async def test_a_chat_that_blocked_the_bot_is_dropped_whole_and_the_user_marked(engine: AsyncEngine) -> None:
     jobs, delivery, sender = make(engine)
     await jobs.submit(submission(user_id=9))

@@ -1,0 +1,25 @@
+# bhiv-bot: one image, SQLite in the /data volume by default (set DATABASE_URL for PostgreSQL).
+FROM python:3.12-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY core ./core
+COPY storage ./storage
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"
+
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DATA_DIR=/data
+RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin bhiv \
+    && mkdir -p /data && chown bhiv /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels "bhiv-bot[postgres]" && rm -rf /wheels
+USER bhiv
+VOLUME ["/data"]
+# Webhook mode listens here when WEBHOOK_URL is set; polling needs no port.
+EXPOSE 8443
+# SIGTERM stops taking jobs, lets in-flight ones finish within SHUTDOWN_GRACE_S (8 s), requeues the rest.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["bhiv-bot"]
+CMD ["run"]
