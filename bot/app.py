@@ -14,6 +14,7 @@ from bot.handlers import register
 from bot.handlers.commands import COMMANDS
 from bot.sender import TelegramSender
 from bot.settings import TelegramSettings
+from bot.throttle import UserThrottle
 from core.clock import Clock
 from core.delivery import Delivery
 from core.feedback import FeedbackService
@@ -41,6 +42,7 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
             feedback=FeedbackService(services.engine, services.jobs, clock=clock),
             delivery=delivery,
             telegram=telegram,
+            throttle=UserThrottle(limit=telegram.flood_max_updates, window_s=telegram.flood_window_s),
         )
         await services.workers.start()
         delivery.start()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.settings import TelegramSettings
+from bot.throttle import UserThrottle
 from core.delivery import Delivery
 from core.feedback import FeedbackService
 from core.jobs import JobService
@@ -22,6 +23,7 @@ class BotServices:
     feedback: FeedbackService
     delivery: Delivery
     telegram: TelegramSettings
+    throttle: UserThrottle
 
     @property
     def jobs(self) -> JobService:

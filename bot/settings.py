@@ -23,6 +23,8 @@ class TelegramSettings(BaseSettings):
     max_document_bytes: int = Field(default=1024 * 1024, ge=1, le=TELEGRAM_DOWNLOAD_LIMIT_BYTES)
     concurrent_updates: int = Field(default=64, ge=1)
     telegram_max_retries: int = Field(default=3, ge=0)
+    flood_max_updates: int = Field(default=20, ge=1)
+    flood_window_s: float = Field(default=10.0, gt=0)
 
     @field_validator("webhook_url", mode="before")
     @classmethod
