@@ -12,9 +12,11 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from bot.context import SERVICES_KEY, BotContext, BotServices
 from bot.handlers import register
 from bot.handlers.commands import COMMANDS
+from bot.ops import OpsServer
 from bot.sender import TelegramSender
 from bot.settings import TelegramSettings
 from bot.throttle import UserThrottle
+from core import health
 from core.clock import Clock
 from core.delivery import Delivery
 from core.feedback import FeedbackService
@@ -46,6 +48,14 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
         )
         await services.workers.start()
         delivery.start()
+        if telegram.ops_enabled:
+            bot_services = application.bot_data[SERVICES_KEY]
+            bot_services.ops = OpsServer(
+                lambda: health.check(services, delivery, max_outbox_lag_s=telegram.max_outbox_lag_s),
+                host=telegram.ops_listen,
+                port=telegram.ops_port,
+            )
+            await bot_services.ops.start()
         await application.bot.set_my_commands(COMMANDS)
         logger.info("bot @%s is up", application.bot.username)
 
@@ -58,6 +68,8 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         services: BotServices | None = application.bot_data.pop(SERVICES_KEY, None)
         if services is not None:
+            if services.ops is not None:
+                await services.ops.stop()
             await services.core.aclose()
 
     application = (

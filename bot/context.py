@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
+from bot.ops import OpsServer
 from bot.settings import TelegramSettings
 from bot.throttle import UserThrottle
 from core.delivery import Delivery
@@ -24,6 +25,7 @@ class BotServices:
     delivery: Delivery
     telegram: TelegramSettings
     throttle: UserThrottle
+    ops: OpsServer | None = None
 
     @property
     def jobs(self) -> JobService:

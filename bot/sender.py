@@ -12,17 +12,19 @@ import logging
 
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.keyboards import build_rating_keyboard
 from bot.render import render_ack, render_failed, render_result
 from core.delivery import Notification
 from core.errors import (
+    DeliveryError,
     DeliveryRejectedError,
     DeliveryRetryLaterError,
     DeliveryTransientError,
     RecipientGoneError,
 )
+from core.metrics import TELEGRAM_ERRORS
 from core.storyboard import parse_storyboard
 
 logger = logging.getLogger(__name__)
@@ -38,18 +40,11 @@ class TelegramSender:
     async def deliver(self, notification: Notification) -> int | None:
         try:
             return await self._deliver(notification)
-        except RetryAfter as exc:
-            raise DeliveryRetryLaterError(str(exc), retry_after_s=_seconds(exc.retry_after)) from exc
-        except Forbidden as exc:
-            raise RecipientGoneError(exc.message) from exc
-        except BadRequest as exc:
-            if any(text in exc.message.lower() for text in ALREADY_SO):
-                return None
-            raise DeliveryRejectedError(exc.message) from exc
-        except NetworkError as exc:  # includes TimedOut
-            raise DeliveryTransientError(str(exc)) from exc
         except TelegramError as exc:
-            raise DeliveryTransientError(str(exc)) from exc
+            TELEGRAM_ERRORS.labels(type(exc).__name__).inc()
+            if isinstance(exc, BadRequest) and any(text in exc.message.lower() for text in ALREADY_SO):
+                return None
+            raise map_telegram_error(exc) from exc
 
     async def _deliver(self, notification: Notification) -> int | None:
         job = notification.job
@@ -106,6 +101,16 @@ class TelegramSender:
             )
             return sent.message_id
         raise DeliveryRejectedError(f"unknown notification kind {notification.kind!r}")
+
+
+def map_telegram_error(exc: TelegramError) -> DeliveryError:
+    if isinstance(exc, RetryAfter):
+        return DeliveryRetryLaterError(str(exc), retry_after_s=_seconds(exc.retry_after))
+    if isinstance(exc, Forbidden):
+        return RecipientGoneError(exc.message)
+    if isinstance(exc, BadRequest):
+        return DeliveryRejectedError(exc.message)
+    return DeliveryTransientError(str(exc))  # NetworkError, TimedOut, a 5xx
 
 
 def _seconds(retry_after: object) -> float:

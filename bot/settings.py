@@ -23,6 +23,10 @@ class TelegramSettings(BaseSettings):
     max_document_bytes: int = Field(default=1024 * 1024, ge=1, le=TELEGRAM_DOWNLOAD_LIMIT_BYTES)
     concurrent_updates: int = Field(default=64, ge=1)
     telegram_max_retries: int = Field(default=3, ge=0)
+    ops_listen: str = "127.0.0.1"
+    ops_port: int = Field(default=9464, ge=0, le=65535)  # 0 picks a free port
+    ops_enabled: bool = True
+    max_outbox_lag_s: float = Field(default=300.0, gt=0)
     flood_max_updates: int = Field(default=20, ge=1)
     flood_window_s: float = Field(default=10.0, gt=0)
 

@@ -26,6 +26,7 @@ from core.errors import (
     DeliveryRetryLaterError,
     RecipientGoneError,
 )
+from core.metrics import NOTIFICATIONS
 from core.settings import JobSettings
 from core.types import JobRecord, VersionRecord
 from core.wakeup import Wakeup
@@ -148,16 +149,21 @@ class Delivery:
         try:
             message_id = await self.sender.deliver(notification)
         except DeliveryRetryLaterError as exc:
+            NOTIFICATIONS.labels(row.kind, "retry_later").inc()
             await self._reschedule(notification, exc.retry_after_s, f"flood control: {exc}", refund_attempt=True)
         except RecipientGoneError as exc:
+            NOTIFICATIONS.labels(row.kind, "recipient_gone").inc()
             await self._recipient_gone(notification, str(exc))
         except DeliveryRejectedError as exc:
+            NOTIFICATIONS.labels(row.kind, "rejected").inc()
             logger.error("outbox %s (%s, job %s) rejected: %s", row.id, row.kind, _job_id(notification), exc)
             async with self.engine.begin() as conn:
                 await outbox_queries.drop(conn, row.id, error=str(exc))
         except Exception as exc:  # transient by default: the network, a 5xx, a bug in the sender
+            NOTIFICATIONS.labels(row.kind, "transient_error").inc()
             await self._backoff(notification, exc)
         else:
+            NOTIFICATIONS.labels(row.kind, "sent").inc()
             await self._sent(notification, message_id)
         return True
 

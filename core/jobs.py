@@ -19,6 +19,7 @@ from core.clock import Clock, SystemClock
 from core.errors import JobNotFoundError, JobStateError, QuotaExceededError
 from core.ids import new_job_id, normalize_job_id
 from core.intake import clean_script
+from core.metrics import JOB_FAILURES, JOBS_SUBMITTED
 from core.settings import JobSettings
 from core.storyboard import Storyboard, parse_storyboard
 from core.types import JobRecord, ScriptSubmission, Submitted, VersionRecord
@@ -98,6 +99,7 @@ class JobService:
                 raise
             return existing
         self._wake_all()
+        JOBS_SUBMITTED.labels("generate").inc()
         logger.info("job %s queued for user %s", submitted.job.id, author.user_id)
         return submitted
 
@@ -201,6 +203,7 @@ class JobService:
                 feedback_id=feedback_id,
             )
         self._wake_all()
+        JOBS_SUBMITTED.labels("improve").inc()
         logger.info("job %s queued for user %s (improve version %s)", submitted.job.id, user_id, version.id)
         return submitted
 
@@ -335,6 +338,7 @@ class JobService:
                     conn, job.id, worker_id, available_at=now + timedelta(seconds=delay_s), now=now
                 )
                 if requeued:
+                    JOB_FAILURES.labels("no").inc()
                     await self._status_changed(conn, job, f"queued:{job.attempts}", now)
                     logger.warning(
                         "job %s attempt %d failed (%s); retry in %.1f s",
@@ -350,6 +354,7 @@ class JobService:
                 return "lost"
             await self._status_changed(conn, job, "failed", now)
         self.outbox_waiting.notify()
+        JOB_FAILURES.labels("yes").inc()
         logger.error("job %s failed after %d attempts: %s", job.id, job.attempts, reason)
         return "failed"
 

@@ -34,6 +34,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from core.errors import LMError, LMErrorKind, StoryboardInvalidError
 from core.lm_reply import DEFAULT_MAX_SCENES, LMDraft, parse_reply, reply_json_schema
+from core.metrics import LM_REQUEST_SECONDS, LM_RETRIES
 from core.settings import LMSettings
 from core.storyboard import Storyboard
 
@@ -239,6 +240,7 @@ class LMClient:
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         kind = exc.kind.value if isinstance(exc, _TransientError) else "?"
+        LM_RETRIES.labels(kind).inc()
         status = exc.status if isinstance(exc, _TransientError) else None
         logger.warning(
             "LM attempt %d of %d failed (%s, status %s); retrying in %.2f s",
@@ -275,14 +277,18 @@ class LMClient:
     async def _post(self, messages: list[Message], form: OutputForm) -> httpx.Response:
         """Send one request; the response if its status is a success, else the error it stands for."""
         body = self._request_body(messages, form)
+        started = time.monotonic()
         try:
             response = await self._http.post(COMPLETIONS_PATH, json=body)
         except httpx.TimeoutException as exc:
+            LM_REQUEST_SECONDS.labels("timeout").observe(time.monotonic() - started)
             raise _TransientError(LMErrorKind.TIMEOUT, f"request timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
+            LM_REQUEST_SECONDS.labels("connect_error").observe(time.monotonic() - started)
             raise _TransientError(LMErrorKind.CONNECT, f"connection failed ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise LMError(LMErrorKind.BAD_REPLY, f"unreadable response ({type(exc).__name__})") from exc
+        LM_REQUEST_SECONDS.labels(f"{response.status_code // 100}xx").observe(time.monotonic() - started)
         self._check_status(response, form)
         return response
 

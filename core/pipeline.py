@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from core.errors import LMError
 from core.lm import LMClient
+from core.metrics import LM_FALLBACKS
 from core.storyboard import Storyboard, assemble, generate_local, improve_heuristic
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Pipeline:
             draft = await self.lm.generate(script)
         except LMError as exc:
             logger.warning("job %s: LM failed (%s); using the local generator", job_id, exc.kind.value)
+            LM_FALLBACKS.labels(exc.kind.value).inc()
             return PipelineResult(await asyncio.to_thread(generate_local, script, method="local_fallback"), exc)
         return PipelineResult(await asyncio.to_thread(assemble, draft.title, "lm", list(draft.scenes)))
 
@@ -50,5 +52,6 @@ class Pipeline:
             draft = await self.lm.improve(current, rating=rating, comment=comment)
         except LMError as exc:
             logger.warning("job %s: LM failed to improve (%s); using the heuristic", job_id, exc.kind.value)
+            LM_FALLBACKS.labels(exc.kind.value).inc()
             return PipelineResult(await asyncio.to_thread(improve_heuristic, current, rating), exc)
         return PipelineResult(await asyncio.to_thread(assemble, draft.title, "lm", list(draft.scenes)))

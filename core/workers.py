@@ -18,6 +18,7 @@ import socket
 import time
 
 from core.jobs import JobService
+from core.metrics import PIPELINE_SECONDS
 from core.pipeline import Pipeline, PipelineResult
 from core.settings import JobSettings
 from core.types import JobRecord
@@ -122,8 +123,9 @@ class WorkerPool:
             logger.warning("job %s: pipeline error %r", job.id, exc)
             await asyncio.shield(self.jobs.fail(job, worker_id, reason=repr(exc), retryable=True))
             return
-        pipeline_ms = round((time.monotonic() - started) * 1000)
-        await asyncio.shield(self.jobs.complete(job, worker_id, result.storyboard, pipeline_ms=pipeline_ms))
+        elapsed_s = time.monotonic() - started
+        PIPELINE_SECONDS.labels(job.kind, result.storyboard.generation_method).observe(elapsed_s)
+        await asyncio.shield(self.jobs.complete(job, worker_id, result.storyboard, pipeline_ms=round(elapsed_s * 1000)))
 
     async def _watch(self, job: JobRecord, worker_id: str, work: asyncio.Task[PipelineResult]) -> bool:
         """Renew the lease while ``work`` runs; False (and ``work`` cancelled) if the job stopped being ours."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import feedback, jobs, versions
+from storage.tables import feedback, jobs, outbox, versions
+from storage.types import UTCDateTime
 
 
 async def jobs_by_status(conn: AsyncConnection) -> dict[str, int]:
@@ -26,3 +29,10 @@ async def versions_by_method(conn: AsyncConnection) -> dict[str, int]:
 async def recent_pipeline_ms(conn: AsyncConnection, *, limit: int) -> list[int]:
     stmt = select(versions.c.pipeline_ms).order_by(versions.c.id.desc()).limit(limit)
     return [int(ms) for ms in (await conn.execute(stmt)).scalars()]
+
+
+async def outbox_backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """(pending notifications, when the oldest of them was created)."""
+    stmt = select(func.count(), func.min(outbox.c.created_at, type_=UTCDateTime())).where(outbox.c.status == "pending")
+    pending, oldest = (await conn.execute(stmt)).one()
+    return int(pending), oldest

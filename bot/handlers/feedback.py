@@ -67,7 +67,8 @@ async def _rate(query: CallbackQuery, context: BotContext, pressed: RateCallback
         )
         await services.feedback.attach_prompt(rated.feedback.id, prompt.message_id)
         skip_id = rated.feedback.id
-    if message is not None:
+    if message is not None and rated.previous != pressed.rating:
+        # Same rating again: the press that set it has drawn (or is drawing) this keyboard already.
         await _show_keyboard(message, rated.version.id, chosen=pressed.rating, skip_feedback_id=skip_id)
     return True
 

@@ -1,0 +1,73 @@
+"""Is the bot healthy? The database answers, the workers and the delivery loop run, the outbox keeps up.
+
+``check`` also refreshes the gauges that describe the database, so /metrics and /healthz agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass
+
+from core.clock import Clock, SystemClock
+from core.delivery import Delivery
+from core.metrics import JOBS, OUTBOX_LAG_SECONDS, OUTBOX_PENDING
+from core.services import Services
+from storage import stats as stats_queries
+
+logger = logging.getLogger(__name__)
+
+DB_TIMEOUT_S = 3.0
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    database: bool
+    workers_alive: int
+    workers_expected: int
+    delivery_running: bool
+    outbox_pending: int
+    outbox_lag_s: float
+    max_outbox_lag_s: float
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.database
+            and self.workers_alive == self.workers_expected
+            and self.delivery_running
+            and self.outbox_lag_s <= self.max_outbox_lag_s
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, **asdict(self)}
+
+
+async def check(
+    services: Services, delivery: Delivery, *, max_outbox_lag_s: float, clock: Clock | None = None
+) -> Health:
+    now = (clock or SystemClock()).now()
+    database, pending, lag_s = True, 0, 0.0
+    try:
+        async with asyncio.timeout(DB_TIMEOUT_S), services.engine.connect() as conn:
+            by_status = await stats_queries.jobs_by_status(conn)
+            pending, oldest = await stats_queries.outbox_backlog(conn)
+    except Exception:
+        logger.warning("health check: the database did not answer", exc_info=True)
+        database = False
+    else:
+        for status in STATUSES:
+            JOBS.labels(status).set(by_status.get(status, 0))
+        lag_s = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+        OUTBOX_PENDING.set(pending)
+        OUTBOX_LAG_SECONDS.set(lag_s)
+    return Health(
+        database=database,
+        workers_alive=services.workers.alive,
+        workers_expected=services.settings.jobs.worker_concurrency,
+        delivery_running=delivery.running,
+        outbox_pending=pending,
+        outbox_lag_s=round(lag_s, 3),
+        max_outbox_lag_s=max_outbox_lag_s,
+    )

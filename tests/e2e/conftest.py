@@ -1,0 +1,117 @@
+"""End to end: the real python-telegram-bot Application, over loopback HTTP, against the bundled Bot API
+emulator, with a real SQLite file (and the fake LM server where a test asks for it)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.app import create_application, polling
+from bot.emulator import BotAPIEmulator
+from bot.emulator.model import ChatMessage
+from bot.settings import TelegramSettings
+from core.services import CoreSettings
+from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
+
+TOKEN = "424242:E2E-test_token"
+
+
+@dataclass
+class BotConfig:
+    database_url: str
+    lm_base_url: str | None = None
+    allowed: frozenset[int] | None = None
+    admins: frozenset[int] = frozenset()
+    jobs: dict[str, Any] = field(default_factory=dict)
+    telegram: dict[str, Any] = field(default_factory=dict)
+
+    def telegram_settings(self, emulator: BotAPIEmulator) -> TelegramSettings:
+        values: dict[str, Any] = {
+            "telegram_bot_token": emulator.token,
+            "telegram_api_base_url": emulator.base_url,
+            "telegram_api_file_url": emulator.file_url,
+            "ops_port": 0,
+            "telegram_max_retries": 3,
+        }
+        values.update(self.telegram)
+        return TelegramSettings(**values)
+
+    def core_settings(self) -> CoreSettings:
+        jobs: dict[str, Any] = {"job_poll_interval_s": 0.2, "job_lease_s": 30.0, "worker_concurrency": 2}
+        jobs.update(self.jobs)
+        lm = LMSettings(
+            lm_base_url=self.lm_base_url,
+            lm_backoff_min_s=0.01,
+            lm_backoff_max_s=0.05,
+            lm_timeout_s=2.0,
+            lm_job_deadline_s=5.0,
+        )
+        return CoreSettings(
+            storage=StorageSettings(database_url=self.database_url),
+            lm=lm,
+            jobs=JobSettings(**jobs),
+            access=AccessSettings(admin_user_ids=self.admins, allowed_user_ids=self.allowed),
+        )
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotAPIEmulator]:
+    async with BotAPIEmulator(token=TOKEN) as emu:
+        yield emu
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> BotConfig:
+    return BotConfig(database_url=f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}")
+
+
+RunBot = Callable[..., contextlib.AbstractAsyncContextManager[Any]]
+
+
+@pytest.fixture
+def run_bot(emulator: BotAPIEmulator, config: BotConfig) -> RunBot:
+    """``async with run_bot(): ...`` runs the bot (long polling) for the block; call it again to restart."""
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[Any]:
+        application = create_application(config.telegram_settings(emulator), config.core_settings())
+        async with polling(application, poll_timeout_s=1) as app:
+            yield app
+
+    return running
+
+
+async def count_rows(database_url: str, table: str) -> int:
+    from storage import tables
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(getattr(tables, table)))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+def job_id_of(message: ChatMessage) -> str:
+    codes = message.entity_texts("code")
+    assert codes, f"no <code> entity in {message.text!r}"
+    return codes[0]
+
+
+def is_ack(message: ChatMessage) -> bool:
+    return bool(message.text and message.text.startswith("🎬"))
+
+
+def is_result(message: ChatMessage) -> bool:
+    return len(message.callback_data) >= 5 and bool(message.text and "How did I do?" in message.text)
+
+
+def is_document(message: ChatMessage) -> bool:
+    return message.document is not None
