@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 import logging
 from collections.abc import AsyncIterator
 
@@ -89,24 +91,46 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
     return application
 
 
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    url: str
+    secret: str
+    listen: str = "127.0.0.1"
+    port: int = 8443
+
+
 @contextlib.asynccontextmanager
-async def polling(application: Application, *, poll_timeout_s: int = 10) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    """Run the bot inside an existing event loop (tests, the demo): what run_polling does, without owning the
-    loop or the signals."""
+async def running(
+    application: Application,  # type: ignore[type-arg]
+    *,
+    webhook: Webhook | None = None,
+    poll_timeout_s: int = 10,
+) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    """Run the bot inside an existing event loop (tests, the demo): what run_polling / run_webhook do,
+    without owning the loop or the signals."""
     await application.initialize()
     try:
         if application.post_init:
             await application.post_init(application)
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(
-            poll_interval=0.0, timeout=poll_timeout_s, allowed_updates=Update.ALL_TYPES
-        )
+        updater = application.updater
+        assert updater is not None
+        if webhook is None:
+            await updater.start_polling(poll_interval=0.0, timeout=poll_timeout_s, allowed_updates=Update.ALL_TYPES)
+        else:
+            await updater.start_webhook(
+                listen=webhook.listen,
+                port=webhook.port,
+                url_path=urlsplit(webhook.url).path.lstrip("/"),
+                webhook_url=webhook.url,
+                secret_token=webhook.secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
         try:
             yield application
         finally:
-            if application.updater.running:
-                await application.updater.stop()
+            if updater.running:
+                await updater.stop()
             if application.running:
                 await application.stop()
             if application.post_stop:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 from telegram import Update
 
 from bot.app import create_application
+from bot.demo import run_demo
 from bot.logs import configure_logging
 from bot.settings import TelegramSettings
 from core.errors import BhivError
@@ -31,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bhiv-bot", description="Turn short video scripts into storyboards.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="start the bot: long polling, or a webhook when WEBHOOK_URL is set")
+    commands.add_parser("demo", help="chat with the real bot in this terminal, through the bundled Telegram emulator")
     storyboard = commands.add_parser("storyboard", help="print the storyboard JSON for a script file (- for stdin)")
     storyboard.add_argument("file", help="a text file with one line per scene, or - to read standard input")
     commands.add_parser("migrate", help="bring the database (DATABASE_URL) to the current schema")
@@ -38,10 +41,15 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = CoreSettings.from_env()
     telegram = TelegramSettings()
-    configure_logging(secrets=secrets_of(settings, telegram), level="WARNING" if args.command == "storyboard" else None)
+    quiet = args.command in ("storyboard", "demo")
+    configure_logging(secrets=secrets_of(settings, telegram), level="WARNING" if quiet else None)
     try:
         if args.command == "run":
             return run(telegram, settings)
+        if args.command == "demo":
+            return asyncio.run(
+                run_demo(telegram, demo_settings(settings), files_dir=settings.storage.data_dir / "demo-files")
+            )
         if args.command == "storyboard":
             data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
             return asyncio.run(_storyboard(settings, data))
@@ -60,6 +68,24 @@ def secrets_of(settings: CoreSettings, telegram: TelegramSettings) -> list[str]:
     """Everything that must never reach a log line."""
     values = [settings.lm.lm_api_key, telegram.telegram_bot_token, telegram.webhook_secret]
     return [value.get_secret_value() for value in values if value is not None]
+
+
+def demo_settings(settings: CoreSettings) -> CoreSettings:
+    """The demo keeps its own SQLite file (data/demo.db, new each run) unless DATABASE_URL says otherwise."""
+    if settings.storage.database_url:
+        return settings
+    storage = settings.storage.model_copy(update={"database_url": _demo_database_url(settings)})
+    return dataclasses.replace(settings, storage=storage)
+
+
+def _demo_database_url(settings: CoreSettings) -> str:
+    """A fresh SQLite file each run: the emulator numbers messages from 1 again, and a message id seen before
+    would be taken for a re-delivered update."""
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    path = (settings.storage.data_dir / "demo.db").resolve()
+    for stale in (path, path.with_name("demo.db-wal"), path.with_name("demo.db-shm")):
+        stale.unlink(missing_ok=True)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 def run(telegram: TelegramSettings, settings: CoreSettings) -> int:

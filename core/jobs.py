@@ -27,6 +27,7 @@ from core.wakeup import Wakeup
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
 from storage import ratings as rating_queries
+from storage import stats as stats_queries
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,13 @@ class JobService:
         logger.info("job %s cancelled by user %s", job.id, user_id)
         assert cancelled is not None
         return cancelled
+
+    async def backlog(self) -> tuple[int, int]:
+        """(jobs queued or running, notifications not yet delivered): (0, 0) means all is settled."""
+        async with self.engine.connect() as conn:
+            by_status = await stats_queries.jobs_by_status(conn)
+            pending, _ = await stats_queries.outbox_backlog(conn)
+        return by_status.get("queued", 0) + by_status.get("running", 0), pending
 
     async def version_for_job(self, job_id: str) -> VersionRecord | None:
         async with self.engine.connect() as conn:

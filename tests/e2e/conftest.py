@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import create_application, polling
+from bot.app import Webhook, create_application, running
 from bot.emulator import BotAPIEmulator
 from bot.emulator.model import ChatMessage
 from bot.settings import TelegramSettings
@@ -80,12 +80,12 @@ def run_bot(emulator: BotAPIEmulator, config: BotConfig) -> RunBot:
     """``async with run_bot(): ...`` runs the bot (long polling) for the block; call it again to restart."""
 
     @contextlib.asynccontextmanager
-    async def running() -> AsyncIterator[Any]:
+    async def run(webhook: Webhook | None = None) -> AsyncIterator[Any]:
         application = create_application(config.telegram_settings(emulator), config.core_settings())
-        async with polling(application, poll_timeout_s=1) as app:
+        async with running(application, webhook=webhook, poll_timeout_s=1) as app:
             yield app
 
-    return running
+    return run
 
 
 async def count_rows(database_url: str, table: str) -> int:

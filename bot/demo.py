@@ -1,0 +1,196 @@
+"""``bhiv-bot demo``: the real bot against the bundled Bot API emulator, with a chat in the terminal.
+
+No token and no network: the emulator listens on loopback, the bot long-polls it exactly as it would poll
+Telegram, and the person at the terminal is a Telegram user. Piped input works too: the demo sends what it
+reads, waits for every job and message to settle, and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from bot.app import create_application, running
+from bot.context import SERVICES_KEY
+from bot.emulator import BotAPIEmulator
+from bot.emulator.model import ChatMessage
+from bot.emulator.users import EmulatedUser
+from bot.settings import TelegramSettings
+from core.services import CoreSettings
+
+DEMO_TOKEN = "123456:DEMO-bhiv_bot"  # noqa: S105 - the emulator's own token, not a secret
+DEMO_USER_ID = 1001
+SETTLE_TIMEOUT_S = 60.0
+QUIET_S = 0.4
+
+INTRO = """\
+bhiv-bot demo: you are chatting with the real bot through a local Telegram emulator (no network).
+Type a script, one line per scene; an empty line sends it. Or:
+  /file PATH    send a text file as a document
+  /press N      press button N under the newest storyboard (1-5 rate it, 6 is Skip)
+  /reply TEXT   answer the bot's question ("What should change?")
+  /quit         leave (Ctrl-D works too)
+/start, /help, /status, /jobs, /cancel go to the bot as on Telegram.
+"""
+
+
+class TerminalChat:
+    def __init__(
+        self,
+        emulator: BotAPIEmulator,
+        user: EmulatedUser,
+        files_dir: Path,
+        *,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.emulator = emulator
+        self.user = user
+        self.files_dir = files_dir
+        self.settle = settle  # for piped input: wait for the bot before the next line
+        self._seen_seq = 0
+
+    async def show_bot_messages(self) -> None:
+        """Print every bot message (and every edit) as it happens."""
+        while True:
+            message = await self.user.chat.wait_for(after=self._seen_seq, timeout_s=3600)
+            self._seen_seq = message.seq
+            print(self.describe(message), flush=True)
+
+    def describe(self, message: ChatMessage) -> str:
+        prefix = "bot (edited)" if message.history else "bot"
+        lines = [f"{prefix}: {message.text or message.caption or ''}"]
+        if message.document is not None:
+            lines.append(f"  📎 {self._save(message)}")  # a few KB of JSON: written inline
+        if message.buttons:
+            labels = [f"[{n}: {button['text']}]" for n, button in enumerate(message.buttons, start=1)]
+            lines.append("  " + " ".join(labels) + "  (/press N)")
+        if message.force_reply:
+            lines.append("  (answer with /reply TEXT)")
+        return "\n".join(lines)
+
+    def _save(self, message: ChatMessage) -> str:
+        document = message.document or {}
+        stored = self.emulator.state.files.get(str(document.get("file_id")))
+        name = Path(str(document.get("file_name") or "file.bin")).name
+        if stored is None:
+            return name
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / name
+        path.write_bytes(stored.content())
+        return f"{name} saved to {path}"
+
+    async def handle(self, line: str, buffer: list[str]) -> bool:
+        """One line typed; False to quit."""
+        before = self.emulator.state.last_seq
+        keep_going = await self._handle(line, buffer)
+        if self.settle is not None and self.emulator.state.last_seq != before:
+            await self.settle()
+        return keep_going
+
+    async def _handle(self, line: str, buffer: list[str]) -> bool:
+        if buffer or not line.startswith("/"):
+            if line.strip():
+                buffer.append(line)
+            elif buffer:
+                await self.user.send_text("\n".join(buffer))
+                buffer.clear()
+            return True
+        command, _, rest = line.partition(" ")
+        if command == "/quit":
+            return False
+        if command == "/file":
+            await self._send_file(rest.strip())
+        elif command == "/press":
+            await self._press(rest.strip())
+        elif command == "/reply":
+            await self._reply(rest.strip())
+        else:
+            await self.user.send_command(line)
+        return True
+
+    async def _send_file(self, name: str) -> None:
+        path = Path(name)
+        try:
+            data = await asyncio.to_thread(lambda: path.expanduser().read_bytes())
+        except OSError as exc:
+            print(f"(cannot read {path}: {exc.strerror})")
+            return
+        mime = "text/plain" if path.suffix.lower() in {".txt", ".md", ".fountain"} else "application/octet-stream"
+        await self.user.send_document(data, file_name=path.name, mime_type=mime)
+
+    async def _press(self, which: str) -> None:
+        message = next((m for m in reversed(self.user.chat.bot_messages) if m.callback_data), None)
+        if message is None or not which.isdigit() or not 1 <= int(which) <= len(message.callback_data):
+            print("(no such button: /press N with N as shown under the storyboard)")
+            return
+        answer = await (await self.user.press(message.message_id, message.callback_data[int(which) - 1]))
+        print(f"bot (toast): {answer.text or ''}")
+
+    async def _reply(self, text: str) -> None:
+        prompt = next((m for m in reversed(self.user.chat.bot_messages) if m.force_reply), None)
+        if prompt is None or not text:
+            print("(nothing to reply to, or nothing typed: /reply TEXT after the bot asks)")
+            return
+        await self.user.reply(prompt.message_id, text)
+
+
+async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir: Path) -> int:
+    async with BotAPIEmulator(token=DEMO_TOKEN, bot_username="bhiv_demo_bot", bot_first_name="bhiv-bot") as emu:
+        telegram = telegram.model_copy(
+            update={
+                "telegram_bot_token": SecretStr(DEMO_TOKEN),
+                "telegram_api_base_url": emu.base_url,
+                "telegram_api_file_url": emu.file_url,
+                "webhook_url": None,
+            }
+        )
+        application = create_application(telegram, core)
+        user = emu.user(DEMO_USER_ID, "You")
+        async with running(application, poll_timeout_s=1):
+
+            async def settle() -> None:
+                await _settle(application, emu)
+
+            chat = TerminalChat(emu, user, files_dir, settle=None if sys.stdin.isatty() else settle)
+            print(INTRO, flush=True)
+            printer = asyncio.create_task(chat.show_bot_messages())
+            try:
+                await _read_lines(chat)
+                await settle()
+            finally:
+                printer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await printer
+    return 0
+
+
+async def _read_lines(chat: TerminalChat) -> None:
+    buffer: list[str] = []
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:  # end of input: send what is pending
+            if buffer:
+                await chat.handle("", buffer)
+            return
+        if not await chat.handle(line.rstrip("\n"), buffer):
+            return
+
+
+async def _settle(application: object, emulator: BotAPIEmulator) -> None:
+    """Wait until the bot has taken every update, no job is queued or running, nothing waits in the outbox,
+    and the chat has been quiet for a moment."""
+    services = application.bot_data[SERVICES_KEY]  # type: ignore[attr-defined]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_TIMEOUT_S
+    last_seq = -1
+    while loop.time() < deadline:
+        await asyncio.sleep(QUIET_S)
+        idle = emulator.state.updates.head() is None and await services.jobs.backlog() == (0, 0)
+        if idle and emulator.state.last_seq == last_seq:
+            return
+        last_seq = emulator.state.last_seq

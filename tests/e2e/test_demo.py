@@ -1,0 +1,68 @@
+"""``bhiv-bot demo`` as a newcomer runs it: a real process, its standard input piped."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(args: list[str], stdin: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("LM_", "TELEGRAM_", "DATABASE_"))}
+    env |= {"DATA_DIR": str(tmp_path / "data"), "OPS_PORT": "0"}
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+
+
+def test_demo_chat_makes_rates_and_improves_a_storyboard(tmp_path: Path) -> None:
+    script = tmp_path / "scene.txt"
+    script.write_text("A door opens.\nRain outside.\n", encoding="utf-8")
+    stdin = f"INT. KITCHEN - NIGHT\nA kettle <whistles> & the cat jumps.\n\n/press 2\n/reply slower please\n/file {script}\n/jobs\n"
+
+    done = run_cli(["demo"], stdin, tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Got your script" in out and "A kettle <whistles> & the cat jumps." in out
+    assert "What should change?" in out
+    assert "version 2" in out  # the improvement arrived
+    results = set(re.findall(r"Job (\w{10}) · version (\d)", out))  # edits print a result again: count once
+    assert len(results) == 3  # the script, its improvement, the file
+    assert (tmp_path / "data" / "demo-files").is_dir()
+    assert "Traceback" not in done.stderr
+
+
+def test_run_without_a_token_says_where_to_get_one(tmp_path: Path) -> None:
+    done = run_cli(["run"], "", tmp_path)
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "@BotFather" in done.stderr and "bhiv-bot demo" in done.stderr
+
+
+def test_storyboard_command_prints_the_json_for_stdin(tmp_path: Path) -> None:
+    done = run_cli(["storyboard", "-"], "One <b>\n\nTwo & three\n", tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert '"text": "One <b>"' in done.stdout and '"start_time": 3.0' in done.stdout
+
+
+def test_storyboard_command_refuses_an_empty_script_in_one_line(tmp_path: Path) -> None:
+    done = run_cli(["storyboard", "-"], "  \n\n", tmp_path)
+
+    assert done.returncode == 1
+    assert "empty" in done.stderr and "Traceback" not in done.stderr
