@@ -31,7 +31,17 @@ def run_cli(args: list[str], stdin: str, tmp_path: Path) -> subprocess.Completed
 def test_demo_chat_makes_rates_and_improves_a_storyboard(tmp_path: Path) -> None:
     script = tmp_path / "scene.txt"
     script.write_text("A door opens.\nRain outside.\n", encoding="utf-8")
-    stdin = f"INT. KITCHEN - NIGHT\nA kettle <whistles> & the cat jumps.\n\n/press 2\n/reply slower please\n/file {script}\n/jobs\n"
+    stdin = "\n".join(
+        [
+            "INT. KITCHEN - NIGHT",
+            "A kettle <whistles> & the cat jumps.",
+            "",
+            "/press 2",
+            "/reply slower please",
+            f"/file {script}",
+            "/jobs",
+        ]
+    )
 
     done = run_cli(["demo"], stdin, tmp_path)
 
