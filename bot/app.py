@@ -49,7 +49,7 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
             throttle=UserThrottle(limit=telegram.flood_max_updates, window_s=telegram.flood_window_s),
         )
         await services.workers.start()
-        delivery.start()
+        await delivery.start()
         if telegram.ops_enabled:
             bot_services = application.bot_data[SERVICES_KEY]
             bot_services.ops = OpsServer(

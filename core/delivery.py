@@ -91,7 +91,13 @@ class Delivery:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the loop. The bot is the only sender, so leases left in the outbox are a dead process's:
+        release them, or what it had in flight would wait for the lease to run out."""
+        async with self.engine.begin() as conn:
+            released = await outbox_queries.release_leases(conn)
+        if released:
+            logger.warning("released %d notification(s) a previous run left in flight", released)
         self._task = asyncio.create_task(self._loop(), name="outbox-delivery")
 
     async def stop(self) -> None:

@@ -122,3 +122,13 @@ async def get(conn: AsyncConnection, outbox_id: int) -> OutboxRecord | None:
 async def oldest_pending_time(conn: AsyncConnection) -> datetime | None:
     stmt = select(outbox.c.created_at).where(outbox.c.status == "pending").order_by(outbox.c.id).limit(1)
     return (await conn.execute(stmt)).scalar_one_or_none()
+
+
+async def release_leases(conn: AsyncConnection) -> int:
+    """Free every lease: at start, all of them belong to a sender that died (there is one sender)."""
+    stmt = (
+        update(outbox)
+        .where(outbox.c.status == "pending", outbox.c.lease_expires_at.is_not(None))
+        .values(lease_expires_at=None)
+    )
+    return (await conn.execute(stmt)).rowcount

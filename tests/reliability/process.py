@@ -1,0 +1,72 @@
+"""The bot as a real process: started with `python -m bot.cli run`, killed or stopped by signal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.emulator import BotAPIEmulator
+
+
+@dataclass
+class BotProcess:
+    emulator: BotAPIEmulator
+    database_url: str
+    log_path: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: asyncio.subprocess.Process | None = None
+    starts: int = 0
+
+    def env(self) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("LM_", "TELEGRAM_", "DATABASE_", "WEBHOOK"))}
+        return (
+            base
+            | {
+                "TELEGRAM_BOT_TOKEN": self.emulator.token,
+                "TELEGRAM_API_BASE_URL": self.emulator.base_url,
+                "TELEGRAM_API_FILE_URL": self.emulator.file_url,
+                "DATABASE_URL": self.database_url,
+                "OPS_PORT": "0",
+                "LOG_LEVEL": "INFO",
+                "JOB_POLL_INTERVAL_S": "0.2",
+            }
+            | self.extra_env
+        )
+
+    async def start(self) -> None:
+        assert self.process is None or self.process.returncode is not None
+        self.starts += 1
+        log = self.log_path.open("ab")
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "run", env=self.env(), stdout=log, stderr=log
+            )
+        finally:
+            log.close()
+
+    async def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, as a power cut or the OOM killer."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def terminate(self, *, timeout_s: float = 15.0) -> float:
+        """SIGTERM, as Docker stops a container; returns how long the process took to exit."""
+        assert self.process is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(self.process.wait(), timeout_s)
+        return loop.time() - started
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+            await self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
