@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,16 +28,18 @@ from core.errors import (
 )
 from core.metrics import NOTIFICATIONS
 from core.settings import JobSettings
-from core.types import JobRecord, VersionRecord
+from core.types import JobRecord, OutboxRecord, VersionRecord
 from core.wakeup import Wakeup
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
 
 logger = logging.getLogger(__name__)
 
-LEASE_S = 120.0
+# Longer than any one send can take (python-telegram-bot's rate limiter may wait out a few 429s inside it);
+# only this process sends, so the lease only keeps the loop from starting a notification twice.
+LEASE_S = 600.0
+KEEP_TRYING_S = 24 * 3600.0  # results and acks are retried through transient errors for this long
 MAX_BACKOFF_S = 300.0
-BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +48,9 @@ class Notification:
 
     id: int
     chat_id: int
-    kind: str  # ack | job_status | job_failed | result | result_file | text
+    kind: str  # ack | job_status | job_failed | result | result_file
     attempts: int
+    created_at: datetime
     job: JobRecord | None = None
     version: VersionRecord | None = None
     queue_position: int | None = None
@@ -83,9 +86,10 @@ class Delivery:
         self.wakeup = wakeup
         self.clock = clock or SystemClock()
         self.poll_interval_s = poll_interval_s
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[bool]] = set()
+        self._in_flight_ids: set[int] = set()
 
     @property
     def running(self) -> bool:
@@ -100,45 +104,65 @@ class Delivery:
             logger.warning("released %d notification(s) a previous run left in flight", released)
         self._task = asyncio.create_task(self._loop(), name="outbox-delivery")
 
-    async def stop(self) -> None:
+    async def stop(self, *, timeout_s: float = 5.0) -> None:
+        """Stop taking notifications; messages already handed to the sender get ``timeout_s`` to finish and be
+        marked, so a restart does not send them again."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        if self._in_flight:  # let messages already handed to the sender finish and be marked
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._in_flight:
+            _, late = await asyncio.wait(self._in_flight, timeout=timeout_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def run_until_idle(self) -> None:
         """Deliver everything due now, then return (tests, burst runs)."""
-        while await self._round():
-            pass
+        while await self._fill() or self._in_flight:
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
 
     async def _loop(self) -> None:
+        """A rolling pool: a chat's next notification starts as soon as its previous one is done, whatever
+        the other chats are doing, so one slow chat never holds up the rest."""
         while True:
             try:
-                busy = await self._round()
+                started = await self._fill()
             except Exception:
                 logger.exception("outbox round failed; retrying")
-                busy = False
-            if not busy:
-                await self.wakeup.wait(self.poll_interval_s)
+                started = 0
+            if started:
+                continue
+            waiter = asyncio.create_task(self.wakeup.wait(self.poll_interval_s))
+            try:
+                await asyncio.wait({waiter, *self._in_flight}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
 
-    async def _round(self) -> bool:
-        """Deliver the due head of every chat concurrently; True if anything was attempted."""
+    async def _fill(self) -> int:
+        """Start delivering due notifications (the head of each idle chat) into the free slots."""
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
         async with self.engine.connect() as conn:
-            heads = await outbox_queries.due_heads(conn, now=self.clock.now(), limit=BATCH)
-        if not heads:
-            return False
-        tasks = [asyncio.create_task(self._guarded(head.id)) for head in heads]
-        self._in_flight.update(tasks)
-        for task in tasks:
+            heads = await outbox_queries.due_heads(conn, now=self.clock.now(), limit=free)
+        started = 0
+        for head in heads:
+            if head.id in self._in_flight_ids:
+                continue
+            task = asyncio.create_task(self._deliver_tracked(head.id))
+            self._in_flight.add(task)
+            self._in_flight_ids.add(head.id)
             task.add_done_callback(self._in_flight.discard)
-        results = await asyncio.gather(*tasks)
-        return any(results)
+            started += 1
+        return started
 
-    async def _guarded(self, outbox_id: int) -> bool:
-        async with self._slots:
+    async def _deliver_tracked(self, outbox_id: int) -> bool:
+        try:
             return await self.deliver_now(outbox_id)
+        finally:
+            self._in_flight_ids.discard(outbox_id)
 
     async def deliver_now(self, outbox_id: int) -> bool:
         """Lease one notification and deliver it; False when somebody else has it or it is done."""
@@ -147,7 +171,7 @@ class Delivery:
             row = await outbox_queries.lease(conn, outbox_id, now=now, until=now + timedelta(seconds=LEASE_S))
         if row is None:
             return False
-        notification = await self._load(row.id, row.chat_id, row.kind, row.attempts, row.job_id, row.payload)
+        notification = await self._load(row)
         if self._nothing_to_show(notification):
             async with self.engine.begin() as conn:
                 await outbox_queries.mark_sent(conn, row.id, message_id=None, now=self.clock.now())
@@ -173,18 +197,16 @@ class Delivery:
             await self._sent(notification, message_id)
         return True
 
-    async def _load(
-        self, outbox_id: int, chat_id: int, kind: str, attempts: int, job_id: str | None, payload: str
-    ) -> Notification:
-        data = json.loads(payload)
+    async def _load(self, row: OutboxRecord) -> Notification:
+        data = json.loads(row.payload)
         async with self.engine.connect() as conn:
-            job = await job_queries.get_job(conn, job_id) if job_id else None
+            job = await job_queries.get_job(conn, row.job_id) if row.job_id else None
             version_id = data.get("version_id")
             version = await job_queries.get_version(conn, version_id) if isinstance(version_id, int) else None
             position = (
                 await job_queries.queue_position(conn, job) if job is not None and job.status == "queued" else None
             )
-        return Notification(outbox_id, chat_id, kind, attempts, job, version, position, data)
+        return Notification(row.id, row.chat_id, row.kind, row.attempts, row.created_at, job, version, position, data)
 
     @staticmethod
     def _nothing_to_show(notification: Notification) -> bool:
@@ -226,7 +248,7 @@ class Delivery:
         )
 
     async def _backoff(self, notification: Notification, exc: Exception) -> None:
-        if notification.attempts >= self.settings.outbox_max_attempts:
+        if self._give_up(notification):
             logger.error(
                 "outbox %s (%s, job %s) dropped after %d attempts: %r",
                 notification.id,
@@ -240,6 +262,13 @@ class Delivery:
             return
         delay_s = min(MAX_BACKOFF_S, 2.0 ** (notification.attempts - 1))
         await self._reschedule(notification, delay_s, repr(exc))
+
+    def _give_up(self, notification: Notification) -> bool:
+        """Status edits and failure notes are dropped after ``outbox_max_attempts``; a result or an ack is what
+        the user waits for, so it keeps trying (every 5 minutes at most) for a day."""
+        if notification.kind in ("job_status", "job_failed"):
+            return notification.attempts >= self.settings.outbox_max_attempts
+        return (self.clock.now() - notification.created_at).total_seconds() > KEEP_TRYING_S
 
     async def _recipient_gone(self, notification: Notification, reason: str) -> None:
         async with self.engine.begin() as conn:

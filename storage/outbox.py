@@ -63,13 +63,25 @@ async def due_heads(conn: AsyncConnection, *, now: datetime, limit: int) -> list
 
 
 async def lease(conn: AsyncConnection, outbox_id: int, *, now: datetime, until: datetime) -> OutboxRecord | None:
-    """Take one pending notification for delivery; None if it is taken, sent or dropped already."""
+    """Take one pending notification for delivery; None if it is taken, sent or dropped already, or if an
+    earlier one of its chat is still pending (order per chat holds for an eager delivery too)."""
+    target = outbox.alias("target")
+    earlier_pending = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.chat_id == select(target.c.chat_id).where(target.c.id == outbox_id).scalar_subquery(),
+            outbox.c.status == "pending",
+            outbox.c.id < outbox_id,
+        )
+        .exists()
+    )
     stmt = (
         update(outbox)
         .where(
             outbox.c.id == outbox_id,
             outbox.c.status == "pending",
             or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
+            ~earlier_pending,
         )
         .values(lease_expires_at=until, attempts=outbox.c.attempts + 1)
         .returning(*outbox.c)

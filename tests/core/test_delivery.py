@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -85,17 +87,45 @@ async def test_flood_control_waits_exactly_what_was_asked(engine: AsyncEngine) -
     assert sender.kinds(job.id) == ["ack"]
 
 
-async def test_transient_errors_back_off_then_drop_after_max_attempts(engine: AsyncEngine) -> None:
+async def test_status_edits_back_off_then_drop_after_max_attempts(engine: AsyncEngine) -> None:
     clock = ManualClock()
     jobs, delivery, sender = make(engine, clock, outbox_max_attempts=3)
-    await jobs.submit(submission())
+    job = (await jobs.submit(submission())).job
+    await delivery.run_until_idle()  # the ack
+    await jobs.cancel(job.id, 1)  # queues an edit of the ack
     sender.failures.extend(DeliveryTransientError("502 Bad Gateway") for _ in range(3))
 
     for _ in range(4):
         await delivery.run_until_idle()
         clock.advance(600)
 
-    assert sender.calls == 3
+    assert sender.calls == 4  # the ack, then three tries of the edit
+    assert await statuses(engine) == ["sent", "dropped"]
+
+
+async def test_acks_and_results_keep_trying_through_transient_errors_for_a_day(engine: AsyncEngine) -> None:
+    clock = ManualClock()
+    jobs, delivery, sender = make(engine, clock, outbox_max_attempts=3)
+    job = (await jobs.submit(submission())).job
+    sender.failures.extend(DeliveryTransientError("502 Bad Gateway") for _ in range(10))
+
+    for _ in range(11):
+        await delivery.run_until_idle()
+        clock.advance(300)
+
+    assert sender.kinds(job.id) == ["ack"]
+    assert sender.calls == 11
+
+
+async def test_a_result_is_given_up_only_after_a_day_of_errors(engine: AsyncEngine) -> None:
+    clock = ManualClock()
+    jobs, delivery, sender = make(engine, clock, outbox_max_attempts=3)
+    await jobs.submit(submission())
+    clock.advance(24 * 3600 + 1)
+    sender.failures.append(DeliveryTransientError("502 Bad Gateway"))
+
+    await delivery.run_until_idle()
+
     assert await statuses(engine) == ["dropped"]
 
 
@@ -175,3 +205,57 @@ async def test_undelivered_notifications_survive_a_restart(database_url: str, en
         await fresh.dispose()
 
     assert sender2.kinds(job.id) == ["ack"]
+
+
+async def test_one_slow_chat_does_not_hold_up_the_others(engine: AsyncEngine) -> None:
+    jobs, delivery, sender = make(engine)
+    sender.delay_s[1] = 1.0
+    slow = (await jobs.submit(submission(user_id=1))).job
+    fast = (await jobs.submit(submission(user_id=2))).job
+    await delivery.start()
+    try:
+        for _ in range(200):
+            if sender.kinds(fast.id):
+                break
+            await asyncio.sleep(0.01)
+        fast_done_while_slow_in_flight = bool(sender.kinds(fast.id)) and not sender.kinds(slow.id)
+    finally:
+        await delivery.stop()
+
+    assert fast_done_while_slow_in_flight
+    assert sender.kinds(slow.id) == ["ack"]  # stop() let the slow one finish
+
+
+async def test_stop_lets_a_message_in_flight_finish_and_be_marked_so_a_restart_does_not_resend(
+    engine: AsyncEngine,
+) -> None:
+    jobs, delivery, sender = make(engine)
+    sender.delay_s[1] = 0.3
+    job = (await jobs.submit(submission(user_id=1))).job
+    await delivery.start()
+    for _ in range(100):
+        if sender.calls:
+            break
+        await asyncio.sleep(0.01)
+
+    await delivery.stop()
+    _, again, sender_again = make(engine)
+    await again.start()
+    await again.stop()
+
+    assert sender.kinds(job.id) == ["ack"]
+    assert sender_again.calls == 0
+    assert await statuses(engine) == ["sent"]
+
+
+async def test_eager_delivery_waits_behind_an_earlier_pending_message_of_the_chat(engine: AsyncEngine) -> None:
+    clock = ManualClock()
+    jobs, delivery, sender = make(engine, clock)
+    await jobs.submit(submission(user_id=3))
+    sender.failures.append(DeliveryRetryLaterError("wait", retry_after_s=30))
+    await delivery.run_until_idle()  # the first ack now waits 30 s
+    second = await jobs.submit(submission(user_id=3))
+    assert second.ack_outbox_id is not None
+
+    assert not await delivery.deliver_now(second.ack_outbox_id)
+    assert sender.delivered == []

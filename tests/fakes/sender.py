@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import deque
 from dataclasses import dataclass
@@ -26,10 +27,13 @@ class FakeSender:
         self.delivered: list[Delivered] = []
         self.failures: deque[Exception] = deque()
         self.calls = 0
+        self.delay_s: dict[int, float] = {}  # chat id -> seconds each delivery to it takes
         self._message_ids = itertools.count(1000)
 
     async def deliver(self, notification: Notification) -> int | None:
         self.calls += 1
+        if notification.chat_id in self.delay_s:
+            await asyncio.sleep(self.delay_s[notification.chat_id])
         if self.failures:
             raise self.failures.popleft()
         message_id = next(self._message_ids)
