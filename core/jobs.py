@@ -43,6 +43,9 @@ class JobInputs:
 
 
 FAILED_FOR_USER = "Something went wrong on our side while making this storyboard. Please send the script again."
+FAILED_IMPROVEMENT_FOR_USER = (
+    "Something went wrong on our side while improving this storyboard. Rate it again to ask once more."
+)
 
 
 class JobService:
@@ -189,9 +192,41 @@ class JobService:
         if existing is not None:
             return existing
         now = self.clock.now()
+        try:
+            submitted = await self._enqueue_improvement(
+                user_id=user_id,
+                feedback_id=feedback_id,
+                version=version,
+                chat_id=chat_id,
+                request_key=request_key,
+                reply_to=reply_to,
+                now=now,
+            )
+        except IntegrityError:
+            # Two taps raced (Skip twice, or Skip and a reply): the first one's job.
+            existing = await self._find_request(request_key)
+            if existing is None:
+                raise
+            return existing
+        self._wake_all()
+        JOBS_SUBMITTED.labels("improve").inc()
+        logger.info("job %s queued for user %s (improve version %s)", submitted.job.id, user_id, version.id)
+        return submitted
+
+    async def _enqueue_improvement(
+        self,
+        *,
+        user_id: int,
+        feedback_id: int,
+        version: VersionRecord,
+        chat_id: int,
+        request_key: str,
+        reply_to: int | None,
+        now: datetime,
+    ) -> Submitted:
         async with self.engine.begin() as conn:
             await self._check_quota(conn, user_id, now)
-            submitted = await self._enqueue_job(
+            return await self._enqueue_job(
                 conn,
                 user_id=user_id,
                 script_id=version.script_id,
@@ -203,10 +238,6 @@ class JobService:
                 parent_version_id=version.id,
                 feedback_id=feedback_id,
             )
-        self._wake_all()
-        JOBS_SUBMITTED.labels("improve").inc()
-        logger.info("job %s queued for user %s (improve version %s)", submitted.job.id, user_id, version.id)
-        return submitted
 
     # -- questions users ask ------------------------------------------------------------------------------
 
@@ -356,9 +387,8 @@ class JobService:
                         delay_s,
                     )
                 return "queued" if requeued else "lost"
-            if not await job_queries.finish_owned(
-                conn, job.id, worker_id, status="failed", now=now, error=FAILED_FOR_USER
-            ):
+            message = FAILED_IMPROVEMENT_FOR_USER if job.kind == "improve" else FAILED_FOR_USER
+            if not await job_queries.finish_owned(conn, job.id, worker_id, status="failed", now=now, error=message):
                 return "lost"
             await self._status_changed(conn, job, "failed", now)
         self.outbox_waiting.notify()

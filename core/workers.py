@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+from typing import TypeVar
 
 from core.jobs import JobService
 from core.metrics import PIPELINE_SECONDS
@@ -26,6 +27,8 @@ from core.types import JobRecord
 logger = logging.getLogger(__name__)
 
 DB_ERROR_BACKOFF_S = 1.0
+BOOKKEEPING_TIMEOUT_S = 5.0
+T = TypeVar("T")
 
 
 class WorkerPool:
@@ -33,12 +36,14 @@ class WorkerPool:
         self.jobs = jobs
         self.pipeline = pipeline
         self.settings = settings
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        # jobs.worker_id holds 64 characters: "<host>:<pid>/<index>" with the host cut to fit
+        self.name = (name or f"{socket.gethostname()[:40]}:{os.getpid()}")[:56]
         self._tasks: list[asyncio.Task[None]] = []
         self._reaper: asyncio.Task[None] | None = None
         self._stopping = False
         self._burst = False
         self.in_flight: dict[str, JobRecord] = {}
+        self._bookkeeping: set[asyncio.Task[object]] = set()
 
     @property
     def heartbeat_s(self) -> float:
@@ -79,6 +84,10 @@ class WorkerPool:
             await asyncio.gather(*pending, return_exceptions=True)
         if self._reaper is not None:
             await asyncio.gather(self._reaper, return_exceptions=True)
+        if self._bookkeeping:  # results, failures and releases being written: let them land
+            _, late = await asyncio.wait(self._bookkeeping, timeout=BOOKKEEPING_TIMEOUT_S)
+            if late:
+                logger.warning("%d job record(s) not written at shutdown; their leases will expire", len(late))
         self._tasks = []
         logger.info("workers stopped")
 

@@ -249,7 +249,12 @@ async def get_script(conn: AsyncConnection, script_id: int) -> ScriptRecord:
 
 
 async def insert_version(conn: AsyncConnection, **values: object) -> VersionRecord:
-    """A new version numbered one past the script's newest."""
+    """A new version numbered one past the script's newest.
+
+    The script's row is locked first (PostgreSQL; SQLite has one writer anyway), so two improvements of one
+    script finishing at the same moment number themselves one after the other instead of colliding.
+    """
+    await conn.execute(select(scripts.c.id).where(scripts.c.id == values["script_id"]).with_for_update())
     next_version = (
         select(func.coalesce(func.max(versions.c.version), 0) + 1)
         .where(versions.c.script_id == values["script_id"])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -84,3 +86,32 @@ async def test_stats_count_jobs_ratings_methods_and_times(engine: AsyncEngine) -
     assert stats.ratings == {5: 1} and stats.average_rating == 5
     assert stats.methods == {"local": 1} and stats.lm_share == 0
     assert stats.median_ms is not None and stats.p95_ms is not None
+
+
+async def test_a_double_tapped_skip_makes_one_improvement_and_no_error(engine: AsyncEngine) -> None:
+    _, service, version = await make_version(engine)
+    rated = await service.rate(user_id=1, version_id=version.id, rating=1)
+    await service.attach_prompt(rated.feedback.id, prompt_message_id=700)
+    feedback = await service.get(rated.feedback.id)
+    assert feedback is not None
+
+    taps = await asyncio.gather(*(service.improve(feedback, comment=None, chat_id=1, reply_to=None) for _ in range(5)))
+
+    assert len({tap.job.id for tap in taps}) == 1
+    assert sum(tap.created for tap in taps) == 1
+
+
+async def test_two_improvements_of_one_script_finishing_together_both_become_versions(engine: AsyncEngine) -> None:
+    jobs, service, version = await make_version(engine)
+    rated = await service.rate(user_id=1, version_id=version.id, rating=2)
+    submitted = []
+    for prompt in (801, 802):
+        await service.attach_prompt(rated.feedback.id, prompt_message_id=prompt)
+        feedback = await service.get(rated.feedback.id)
+        assert feedback is not None
+        submitted.append(await service.improve(feedback, comment=f"note {prompt}", chat_id=1, reply_to=None))
+
+    await WorkerPool(jobs, CountingPipeline(), job_settings(worker_concurrency=2)).run_burst()
+
+    made = [await jobs.version_for_job(s.job.id) for s in submitted]
+    assert sorted(v.version for v in made if v is not None) == [2, 3]

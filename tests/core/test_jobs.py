@@ -281,3 +281,13 @@ async def test_recent_jobs_are_the_users_own_newest_first(engine: AsyncEngine) -
     await service.submit(submission(user_id=2))
 
     assert [job.id for job in await service.recent(1)] == mine[::-1]
+
+
+def test_worker_ids_fit_their_column_whatever_the_host_name(engine: AsyncEngine) -> None:
+    import socket
+    from unittest.mock import patch
+
+    with patch.object(socket, "gethostname", return_value="h" * 200):
+        pool = WorkerPool(JobService(engine, job_settings()), CountingPipeline(), job_settings(worker_concurrency=256))
+
+    assert len(f"{pool.name}/255") <= 64
