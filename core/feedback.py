@@ -6,13 +6,13 @@ import logging
 import statistics
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.clock import Clock, SystemClock
 from core.errors import JobNotFoundError, ScriptRejectedError
 from core.jobs import JobService
 from core.sentiment import sentiment
-from core.types import FeedbackRecord, Submitted, VersionRecord
+from core.types import FeedbackRecord, JobRecord, PromptRecord, Submitted, VersionRecord
 from storage import jobs as job_queries
 from storage import ratings as rating_queries
 from storage import stats as stats_queries
@@ -29,10 +29,20 @@ class Rated:
     feedback: FeedbackRecord
     version: VersionRecord
     previous: int | None  # the rating this one replaced
+    open_prompt: PromptRecord | None  # a "what should change?" still waiting for its answer
 
     @property
     def wants_comment(self) -> bool:
         return self.feedback.rating <= LOW_RATING
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A "what should change?" message, its feedback, and the improvement it led to (None: unanswered)."""
+
+    record: PromptRecord
+    feedback: FeedbackRecord
+    answered_by: JobRecord | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,32 +82,51 @@ class FeedbackService:
             row, previous = await rating_queries.upsert_rating(
                 conn, user_id=user_id, version_id=version_id, rating=rating, now=self.clock.now()
             )
+            latest = await rating_queries.latest_prompt(conn, row.id)
+            answered = await job_queries.find_job_by_request(conn, improve_key(latest)) if latest else None
         logger.info("user %s rated version %s: %s (was %s)", user_id, version_id, rating, previous)
-        return Rated(row, version, previous)
-
-    async def attach_prompt(self, feedback_id: int, prompt_message_id: int) -> None:
-        """Remember which message asked for the comment, so a reply to it can be matched."""
-        async with self.engine.begin() as conn:
-            await rating_queries.set_prompt(conn, feedback_id, prompt_message_id)
+        return Rated(row, version, previous, latest if latest and answered is None else None)
 
     async def get(self, feedback_id: int) -> FeedbackRecord | None:
         async with self.engine.connect() as conn:
             return await rating_queries.get_feedback(conn, feedback_id)
 
-    async def find_prompt(self, *, user_id: int, prompt_message_id: int) -> FeedbackRecord | None:
-        async with self.engine.connect() as conn:
-            return await rating_queries.find_by_prompt(conn, user_id=user_id, prompt_message_id=prompt_message_id)
+    async def attach_prompt(self, feedback_id: int, *, chat_id: int, message_id: int) -> PromptRecord:
+        """Remember a "what should change?" message, so a reply to it can be matched."""
+        async with self.engine.begin() as conn:
+            return await rating_queries.add_prompt(
+                conn, feedback_id=feedback_id, chat_id=chat_id, message_id=message_id, now=self.clock.now()
+            )
 
-    async def improve(
-        self, feedback: FeedbackRecord, *, comment: str | None, chat_id: int, reply_to: int | None
-    ) -> Submitted:
-        """Store the comment (None for Skip) with its sentiment, and queue the improved version once per prompt."""
+    async def find_prompt(self, *, user_id: int, chat_id: int, message_id: int) -> Prompt | None:
+        """The user's own prompt that ``message_id`` is, or None."""
+        async with self.engine.connect() as conn:
+            record = await rating_queries.find_prompt(conn, chat_id=chat_id, message_id=message_id)
+            return await self._prompt(conn, record, user_id) if record else None
+
+    async def latest_prompt(self, *, user_id: int, feedback_id: int) -> Prompt | None:
+        """The newest prompt of the user's own feedback (for Skip), or None."""
+        async with self.engine.connect() as conn:
+            record = await rating_queries.latest_prompt(conn, feedback_id)
+            return await self._prompt(conn, record, user_id) if record else None
+
+    async def _prompt(self, conn: AsyncConnection, record: PromptRecord, user_id: int) -> Prompt | None:
+        feedback = await rating_queries.get_feedback(conn, record.feedback_id)
+        if feedback is None or feedback.user_id != user_id:
+            return None
+        return Prompt(record, feedback, await job_queries.find_job_by_request(conn, improve_key(record)))
+
+    async def improve(self, prompt: Prompt, *, comment: str | None, chat_id: int, reply_to: int | None) -> Submitted:
+        """Store the comment (None for Skip) with its sentiment, and queue the improved version: once per prompt."""
+        if prompt.answered_by is not None:
+            return Submitted(prompt.answered_by, False, None)
         if comment is not None:
             comment = comment.strip()
             if len(comment) > MAX_COMMENT_CHARS:
                 raise ScriptRejectedError(
                     f"Your note is {len(comment)} characters; please keep it under {MAX_COMMENT_CHARS}."
                 )
+        feedback = prompt.feedback
         async with self.engine.begin() as conn:
             updated = await rating_queries.set_comment(
                 conn,
@@ -114,7 +143,7 @@ class FeedbackService:
             feedback_id=updated.id,
             version=version,
             chat_id=chat_id,
-            request_key=f"improve:{feedback.id}:{feedback.prompt_message_id}",
+            request_key=improve_key(prompt.record),
             reply_to=reply_to,
         )
 
@@ -125,6 +154,11 @@ class FeedbackService:
             methods = await stats_queries.versions_by_method(conn)
             times = await stats_queries.recent_pipeline_ms(conn, limit=STATS_WINDOW)
         return Stats(by_status, ratings, methods, _median(times), _p95(times))
+
+
+def improve_key(prompt: PromptRecord) -> str:
+    """The idempotency key of the improvement a prompt leads to: one per prompt, whether by note or Skip."""
+    return f"improve:prompt:{prompt.id}"
 
 
 def _median(values: list[int]) -> float | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from storage.records import FeedbackRecord, JobRecord, OutboxRecord, ScriptRecord, VersionRecord
+from storage.records import FeedbackRecord, JobRecord, OutboxRecord, PromptRecord, ScriptRecord, VersionRecord
 
 __all__ = [
     "Author",
     "FeedbackRecord",
     "JobRecord",
     "OutboxRecord",
+    "PromptRecord",
     "ScriptRecord",
     "ScriptSubmission",
     "Submitted",

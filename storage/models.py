@@ -5,6 +5,7 @@ scripts                what they sent (one row per originating chat message)
 jobs                   the durable queue: one row per generate or improve request
 storyboard_versions    every storyboard made (the seed system's Content)
 feedback               one rating (and comment) per user and version
+feedback_prompts       the bot's "what should change?" messages, to match replies to
 video_metadata         rendered videos (empty until a render stage exists)
 outbox                 notifications waiting to reach a chat
 """
@@ -119,9 +120,21 @@ class Feedback(SQLModel, table=True):
     rating: int
     comment: str | None = Field(default=None, max_length=500)
     sentiment: float | None = None
-    prompt_message_id: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
+
+
+class FeedbackPrompt(SQLModel, table=True):
+    """A "what should change?" message the bot sent; a reply to it is the comment on its feedback."""
+
+    __tablename__ = "feedback_prompts"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_prompts_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feedback_id: int = Field(foreign_key="feedback.id", index=True)
+    chat_id: int = Field(sa_column=_bigint())
+    message_id: int = Field(sa_column=_bigint())
+    created_at: datetime = Field(sa_column=_ts())
 
 
 class VideoMetadata(SQLModel, table=True):

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.records import FeedbackRecord
-from storage.tables import feedback
+from storage.records import FeedbackRecord, PromptRecord
+from storage.tables import feedback, prompts
 from storage.upsert import insert_for
 
 
@@ -37,14 +37,27 @@ async def get_feedback(conn: AsyncConnection, feedback_id: int) -> FeedbackRecor
     return FeedbackRecord.from_row(row) if row else None
 
 
-async def find_by_prompt(conn: AsyncConnection, *, user_id: int, prompt_message_id: int) -> FeedbackRecord | None:
-    stmt = select(feedback).where(feedback.c.user_id == user_id, feedback.c.prompt_message_id == prompt_message_id)
+async def add_prompt(
+    conn: AsyncConnection, *, feedback_id: int, chat_id: int, message_id: int, now: datetime
+) -> PromptRecord:
+    stmt = (
+        prompts.insert()
+        .values(feedback_id=feedback_id, chat_id=chat_id, message_id=message_id, created_at=now)
+        .returning(*prompts.c)
+    )
+    return PromptRecord.from_row((await conn.execute(stmt)).one())
+
+
+async def find_prompt(conn: AsyncConnection, *, chat_id: int, message_id: int) -> PromptRecord | None:
+    stmt = select(prompts).where(prompts.c.chat_id == chat_id, prompts.c.message_id == message_id)
     row = (await conn.execute(stmt)).first()
-    return FeedbackRecord.from_row(row) if row else None
+    return PromptRecord.from_row(row) if row else None
 
 
-async def set_prompt(conn: AsyncConnection, feedback_id: int, prompt_message_id: int) -> None:
-    await conn.execute(update(feedback).where(feedback.c.id == feedback_id).values(prompt_message_id=prompt_message_id))
+async def latest_prompt(conn: AsyncConnection, feedback_id: int) -> PromptRecord | None:
+    stmt = select(prompts).where(prompts.c.feedback_id == feedback_id).order_by(prompts.c.id.desc()).limit(1)
+    row = (await conn.execute(stmt)).first()
+    return PromptRecord.from_row(row) if row else None
 
 
 async def set_comment(

@@ -78,9 +78,17 @@ class FeedbackRecord(_FromRow):
     rating: int
     comment: str | None
     sentiment: float | None
-    prompt_message_id: int | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRecord(_FromRow):
+    id: int
+    feedback_id: int
+    chat_id: int
+    message_id: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

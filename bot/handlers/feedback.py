@@ -12,7 +12,8 @@ from bot.context import BotContext
 from bot.keyboards import RateCallback, SkipCallback, build_rating_keyboard, parse_callback
 from bot.render import render_prompt
 from core.errors import JobNotFoundError, QuotaExceededError, ScriptRejectedError
-from core.types import FeedbackRecord, Submitted
+from core.feedback import LOW_RATING, Prompt
+from core.types import Submitted
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +55,18 @@ async def _rate(query: CallbackQuery, context: BotContext, pressed: RateCallback
     else:
         toast = f"Changed your rating from {rated.previous} to {pressed.rating} ⭐."
     if rated.wants_comment:
-        toast += " What should change?"
+        toast += " What should change?" if rated.open_prompt is None else " Reply to my question above, or Skip."
     await query.answer(toast)
     message = query.message if isinstance(query.message, Message) else None
-    skip_id = None
-    if rated.wants_comment and message is not None:
+    skip_id = rated.feedback.id if rated.wants_comment else None
+    if rated.wants_comment and rated.open_prompt is None and message is not None:
         prompt = await message.reply_text(
             render_prompt(),
             parse_mode=ParseMode.HTML,
             reply_markup=ForceReply(input_field_placeholder="What should change?"),
             reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
         )
-        await services.feedback.attach_prompt(rated.feedback.id, prompt.message_id)
-        skip_id = rated.feedback.id
+        await services.feedback.attach_prompt(rated.feedback.id, chat_id=prompt.chat_id, message_id=prompt.message_id)
     if message is not None and rated.previous != pressed.rating:
         # Same rating again: the press that set it has drawn (or is drawing) this keyboard already.
         await _show_keyboard(message, rated.version.id, chosen=pressed.rating, skip_feedback_id=skip_id)
@@ -74,22 +74,22 @@ async def _rate(query: CallbackQuery, context: BotContext, pressed: RateCallback
 
 
 async def _skip(query: CallbackQuery, context: BotContext, pressed: SkipCallback) -> bool:
-    feedback = await context.services.feedback.get(pressed.feedback_id)
-    if feedback is None or feedback.user_id != query.from_user.id:
+    prompt = await context.services.feedback.latest_prompt(user_id=query.from_user.id, feedback_id=pressed.feedback_id)
+    if prompt is None:
         await query.answer(NOT_YOURS)
         return True
-    if feedback.prompt_message_id is None or feedback.rating > 2:
+    if prompt.feedback.rating > LOW_RATING:
         await query.answer("Nothing to skip: rate it 1 or 2 to ask for an improvement.")
         return True
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat_id if message is not None else query.from_user.id
-    submitted = await _improve(context, feedback, comment=None, chat_id=chat_id, reply_to=None)
+    submitted = await _improve(context, prompt, comment=None, chat_id=chat_id, reply_to=None)
     if isinstance(submitted, str):
         await query.answer(submitted)
         return True
-    await query.answer("Improving it now." if submitted.created else "Already on it.")
+    await query.answer("Improving it now." if submitted.created else f"Already on it: job {submitted.job.id}.")
     if message is not None:
-        await _show_keyboard(message, feedback.version_id, chosen=feedback.rating, skip_feedback_id=None)
+        await _show_keyboard(message, prompt.feedback.version_id, chosen=prompt.feedback.rating, skip_feedback_id=None)
     return True
 
 
@@ -99,13 +99,20 @@ async def take_comment(update: Update, context: BotContext) -> bool:
     user = update.effective_user
     if message is None or user is None or message.reply_to_message is None or message.text is None:
         return False
-    feedback = await context.services.feedback.find_prompt(
-        user_id=user.id, prompt_message_id=message.reply_to_message.message_id
+    prompt = await context.services.feedback.find_prompt(
+        user_id=user.id, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
     )
-    if feedback is None:
+    if prompt is None:
         return False
+    if prompt.answered_by is not None:
+        await message.reply_text(
+            f"I already have a note for that one (job <code>{prompt.answered_by.id}</code>). "
+            "Rate the new version to ask for another change.",
+            parse_mode=ParseMode.HTML,
+        )
+        return True
     submitted = await _improve(
-        context, feedback, comment=message.text, chat_id=message.chat_id, reply_to=message.message_id
+        context, prompt, comment=message.text, chat_id=message.chat_id, reply_to=message.message_id
     )
     if isinstance(submitted, str):
         await message.reply_text(submitted)
@@ -113,12 +120,12 @@ async def take_comment(update: Update, context: BotContext) -> bool:
 
 
 async def _improve(
-    context: BotContext, feedback: FeedbackRecord, *, comment: str | None, chat_id: int, reply_to: int | None
+    context: BotContext, prompt: Prompt, *, comment: str | None, chat_id: int, reply_to: int | None
 ) -> Submitted | str:
     """Queue the improvement and deliver its ack; a message for the user instead when it cannot be queued."""
     services = context.services
     try:
-        submitted = await services.feedback.improve(feedback, comment=comment, chat_id=chat_id, reply_to=reply_to)
+        submitted = await services.feedback.improve(prompt, comment=comment, chat_id=chat_id, reply_to=reply_to)
     except (ScriptRejectedError, QuotaExceededError) as exc:
         return str(exc)
     except JobNotFoundError:

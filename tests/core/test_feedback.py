@@ -49,14 +49,18 @@ async def test_nobody_rates_someone_elses_storyboard(engine: AsyncEngine) -> Non
 async def test_low_rating_with_a_note_produces_an_improved_version(engine: AsyncEngine) -> None:
     jobs, service, version = await make_version(engine)
     rated = await service.rate(user_id=1, version_id=version.id, rating=1)
-    await service.attach_prompt(rated.feedback.id, prompt_message_id=555)
-    prompt = await service.find_prompt(user_id=1, prompt_message_id=555)
-    assert prompt is not None
+    await service.attach_prompt(rated.feedback.id, chat_id=1, message_id=555)
+    prompt = await service.find_prompt(user_id=1, chat_id=1, message_id=555)
+    assert prompt is not None and prompt.answered_by is None
+    assert await service.find_prompt(user_id=2, chat_id=1, message_id=555) is None  # not theirs
 
     submitted = await service.improve(prompt, comment="Too fast, boring.", chat_id=1, reply_to=556)
     again = await service.improve(prompt, comment="Too fast, boring.", chat_id=1, reply_to=556)
     await WorkerPool(jobs, CountingPipeline(), jobs.settings).run_burst()
+    answered = await service.find_prompt(user_id=1, chat_id=1, message_id=555)
 
+    assert answered is not None and answered.answered_by is not None
+    assert answered.answered_by.id == submitted.job.id
     improved = await jobs.version_for_job(submitted.job.id)
     stored = await service.get(rated.feedback.id)
     assert not again.created and again.job.id == submitted.job.id
@@ -71,9 +75,12 @@ async def test_low_rating_with_a_note_produces_an_improved_version(engine: Async
 async def test_a_note_over_500_characters_is_refused_with_its_length(engine: AsyncEngine) -> None:
     _, service, version = await make_version(engine)
     rated = await service.rate(user_id=1, version_id=version.id, rating=1)
+    await service.attach_prompt(rated.feedback.id, chat_id=1, message_id=9)
+    prompt = await service.latest_prompt(user_id=1, feedback_id=rated.feedback.id)
+    assert prompt is not None
 
     with pytest.raises(ScriptRejectedError, match="501 characters"):
-        await service.improve(rated.feedback, comment="x" * 501, chat_id=1, reply_to=None)
+        await service.improve(prompt, comment="x" * 501, chat_id=1, reply_to=None)
 
 
 async def test_stats_count_jobs_ratings_methods_and_times(engine: AsyncEngine) -> None:
@@ -91,11 +98,11 @@ async def test_stats_count_jobs_ratings_methods_and_times(engine: AsyncEngine) -
 async def test_a_double_tapped_skip_makes_one_improvement_and_no_error(engine: AsyncEngine) -> None:
     _, service, version = await make_version(engine)
     rated = await service.rate(user_id=1, version_id=version.id, rating=1)
-    await service.attach_prompt(rated.feedback.id, prompt_message_id=700)
-    feedback = await service.get(rated.feedback.id)
-    assert feedback is not None
+    await service.attach_prompt(rated.feedback.id, chat_id=1, message_id=700)
+    prompt = await service.latest_prompt(user_id=1, feedback_id=rated.feedback.id)
+    assert prompt is not None
 
-    taps = await asyncio.gather(*(service.improve(feedback, comment=None, chat_id=1, reply_to=None) for _ in range(5)))
+    taps = await asyncio.gather(*(service.improve(prompt, comment=None, chat_id=1, reply_to=None) for _ in range(5)))
 
     assert len({tap.job.id for tap in taps}) == 1
     assert sum(tap.created for tap in taps) == 1
@@ -105,13 +112,24 @@ async def test_two_improvements_of_one_script_finishing_together_both_become_ver
     jobs, service, version = await make_version(engine)
     rated = await service.rate(user_id=1, version_id=version.id, rating=2)
     submitted = []
-    for prompt in (801, 802):
-        await service.attach_prompt(rated.feedback.id, prompt_message_id=prompt)
-        feedback = await service.get(rated.feedback.id)
-        assert feedback is not None
-        submitted.append(await service.improve(feedback, comment=f"note {prompt}", chat_id=1, reply_to=None))
+    for message_id in (801, 802):
+        await service.attach_prompt(rated.feedback.id, chat_id=1, message_id=message_id)
+        prompt = await service.find_prompt(user_id=1, chat_id=1, message_id=message_id)
+        assert prompt is not None
+        submitted.append(await service.improve(prompt, comment=f"note {message_id}", chat_id=1, reply_to=None))
 
     await WorkerPool(jobs, CountingPipeline(), job_settings(worker_concurrency=2)).run_burst()
 
     made = [await jobs.version_for_job(s.job.id) for s in submitted]
     assert sorted(v.version for v in made if v is not None) == [2, 3]
+
+
+async def test_a_rating_while_a_question_is_open_does_not_ask_again(engine: AsyncEngine) -> None:
+    _, service, version = await make_version(engine)
+    first = await service.rate(user_id=1, version_id=version.id, rating=2)
+    await service.attach_prompt(first.feedback.id, chat_id=1, message_id=900)
+
+    second = await service.rate(user_id=1, version_id=version.id, rating=1)
+
+    assert first.open_prompt is None
+    assert second.open_prompt is not None and second.open_prompt.message_id == 900

@@ -192,3 +192,27 @@ async def test_forged_stale_and_foreign_presses_are_answered(emulator: BotAPIEmu
     assert "isn't yours" in (skip_foreign.text or "")
     assert "isn't yours" in (foreign.text or "")
     assert emulator.errors((400, 499)) == []
+
+
+async def test_a_note_after_skip_is_answered_and_a_second_low_tap_asks_no_second_question(
+    emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig
+) -> None:
+    kim = emulator.user(1010, "Kim")
+    async with run_bot():
+        await kim.send_text(SCRIPT)
+        result = await kim.chat.wait_for(is_result, timeout_s=10)
+        await (await kim.press(result.message_id, result.callback_data[1]))
+        prompt = await kim.chat.wait_for(lambda m: m.force_reply)
+        again = await (await kim.press(result.message_id, result.callback_data[0]))  # 1 star, question still open
+        with_skip = await kim.chat.wait_for(lambda m: m.message_id == result.message_id and len(m.buttons) == 6)
+        await (await kim.press(result.message_id, with_skip.callback_data[5]))
+        await kim.chat.wait_for(lambda m: is_result(m) and m.message_id != result.message_id, timeout_s=10)
+        mark = kim.chat.mark()
+        await kim.reply(prompt.message_id, "Too late, but: slower.")
+        answer = await kim.chat.wait_for(after=mark)
+
+    assert "Reply to my question above" in (again.text or "")
+    assert sum(m.force_reply for m in kim.chat.bot_messages) == 1
+    assert "already have a note" in (answer.text or "")
+    assert await count_rows(config.database_url, "jobs") == 2  # the script and one improvement
+    assert emulator.errors((400, 499)) == []

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 22:02:09.263244
+Create Date: 2026-11-28 22:24:53.272165
 """
 
 from __future__ import annotations
@@ -137,7 +137,6 @@ def upgrade() -> None:
         sa.Column("rating", sa.Integer(), nullable=False),
         sa.Column("comment", sa.String(length=500), nullable=True),
         sa.Column("sentiment", sa.Float(), nullable=True),
-        sa.Column("prompt_message_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("rating between 1 and 5", name="ck_feedback_rating"),
@@ -170,8 +169,29 @@ def upgrade() -> None:
     with op.batch_alter_table("video_metadata", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_video_metadata_version_id"), ["version_id"], unique=False)
 
+    op.create_table(
+        "feedback_prompts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("feedback_id", sa.Integer(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("message_id", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["feedback_id"],
+            ["feedback.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("chat_id", "message_id", name="uq_prompts_message"),
+    )
+    with op.batch_alter_table("feedback_prompts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_feedback_prompts_feedback_id"), ["feedback_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("feedback_prompts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_feedback_prompts_feedback_id"))
+
+    op.drop_table("feedback_prompts")
     with op.batch_alter_table("video_metadata", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_video_metadata_version_id"))
 
