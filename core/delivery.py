@@ -32,6 +32,7 @@ from core.types import JobRecord, OutboxRecord, VersionRecord
 from core.wakeup import Wakeup
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
+from storage.engine import read_only
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Delivery:
         poll_interval_s: float = 1.0,
     ) -> None:
         self.engine = engine
+        self.reader = read_only(engine)  # reads take no write lock on SQLite
         self.sender = sender
         self.settings = settings
         self.wakeup = wakeup
@@ -145,7 +147,7 @@ class Delivery:
         free = self.concurrency - len(self._in_flight)
         if free <= 0:
             return 0
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             heads = await outbox_queries.due_heads(conn, now=self.clock.now(), limit=free)
         started = 0
         for head in heads:
@@ -199,7 +201,7 @@ class Delivery:
 
     async def _load(self, row: OutboxRecord) -> Notification:
         data = json.loads(row.payload)
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             job = await job_queries.get_job(conn, row.job_id) if row.job_id else None
             version_id = data.get("version_id")
             version = await job_queries.get_version(conn, version_id) if isinstance(version_id, int) else None

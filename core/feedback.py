@@ -16,6 +16,7 @@ from core.types import FeedbackRecord, JobRecord, PromptRecord, Submitted, Versi
 from storage import jobs as job_queries
 from storage import ratings as rating_queries
 from storage import stats as stats_queries
+from storage.engine import read_only
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Stats:
 class FeedbackService:
     def __init__(self, engine: AsyncEngine, jobs: JobService, *, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.reader = read_only(engine)  # reads take no write lock on SQLite
         self.jobs = jobs
         self.clock = clock or SystemClock()
 
@@ -88,7 +90,7 @@ class FeedbackService:
         return Rated(row, version, previous, latest if latest and answered is None else None)
 
     async def get(self, feedback_id: int) -> FeedbackRecord | None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return await rating_queries.get_feedback(conn, feedback_id)
 
     async def attach_prompt(self, feedback_id: int, *, chat_id: int, message_id: int) -> PromptRecord:
@@ -100,13 +102,13 @@ class FeedbackService:
 
     async def find_prompt(self, *, user_id: int, chat_id: int, message_id: int) -> Prompt | None:
         """The user's own prompt that ``message_id`` is, or None."""
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             record = await rating_queries.find_prompt(conn, chat_id=chat_id, message_id=message_id)
             return await self._prompt(conn, record, user_id) if record else None
 
     async def latest_prompt(self, *, user_id: int, feedback_id: int) -> Prompt | None:
         """The newest prompt of the user's own feedback (for Skip), or None."""
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             record = await rating_queries.latest_prompt(conn, feedback_id)
             return await self._prompt(conn, record, user_id) if record else None
 
@@ -148,7 +150,7 @@ class FeedbackService:
         )
 
     async def stats(self) -> Stats:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             by_status = await stats_queries.jobs_by_status(conn)
             ratings = await stats_queries.rating_distribution(conn)
             methods = await stats_queries.versions_by_method(conn)

@@ -14,6 +14,7 @@ from core.delivery import Delivery
 from core.metrics import JOBS, OUTBOX_LAG_SECONDS, OUTBOX_PENDING
 from core.services import Services
 from storage import stats as stats_queries
+from storage.engine import read_only
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ async def check(
     now = (clock or SystemClock()).now()
     database, pending, lag_s = True, 0, 0.0
     try:
-        async with asyncio.timeout(DB_TIMEOUT_S), services.engine.connect() as conn:
+        async with asyncio.timeout(DB_TIMEOUT_S), read_only(services.engine).connect() as conn:
             by_status = await stats_queries.jobs_by_status(conn)
             pending, oldest = await stats_queries.outbox_backlog(conn)
     except Exception:

@@ -28,6 +28,7 @@ from storage import jobs as job_queries
 from storage import outbox as outbox_queries
 from storage import ratings as rating_queries
 from storage import stats as stats_queries
+from storage.engine import read_only
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ FAILED_IMPROVEMENT_FOR_USER = (
 class JobService:
     def __init__(self, engine: AsyncEngine, settings: JobSettings, *, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.reader = read_only(engine)  # reads take no write lock on SQLite
         self.settings = settings
         self.clock = clock or SystemClock()
         self.jobs_waiting = Wakeup()  # nudged when a job may be claimable
@@ -108,7 +110,7 @@ class JobService:
         return submitted
 
     async def _find_request(self, request_key: str) -> Submitted | None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             existing = await job_queries.find_job_by_request(conn, request_key)
         return Submitted(existing, False, None) if existing is not None else None
 
@@ -116,7 +118,7 @@ class JobService:
         """1 for the next job to be claimed; None unless the job is queued."""
         if job.status != "queued":
             return None
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return await job_queries.queue_position(conn, job)
 
     async def _check_quota(self, conn: AsyncConnection, user_id: int, now: datetime) -> None:
@@ -244,7 +246,7 @@ class JobService:
     async def get_for_user(self, job_id: str, user_id: int) -> tuple[JobRecord, int | None]:
         """The user's own job and its queue position (None unless queued); anyone else's is "not found"."""
         canonical = normalize_job_id(job_id)
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             job = await job_queries.get_job(conn, canonical) if canonical else None
             if job is None or job.user_id != user_id:
                 raise JobNotFoundError(job_id)
@@ -252,7 +254,7 @@ class JobService:
         return job, position
 
     async def recent(self, user_id: int, *, limit: int = 10) -> list[JobRecord]:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return await job_queries.recent_jobs(conn, user_id, limit=limit)
 
     async def cancel(self, job_id: str, user_id: int) -> JobRecord:
@@ -271,18 +273,18 @@ class JobService:
 
     async def backlog(self) -> tuple[int, int]:
         """(jobs queued or running, notifications not yet delivered): (0, 0) means all is settled."""
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             by_status = await stats_queries.jobs_by_status(conn)
             pending, _ = await stats_queries.outbox_backlog(conn)
         return by_status.get("queued", 0) + by_status.get("running", 0), pending
 
     async def version_for_job(self, job_id: str) -> VersionRecord | None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return await job_queries.version_for_job(conn, job_id)
 
     async def inputs(self, job: JobRecord) -> JobInputs:
         """What the pipeline needs for this job: the script, and for an improvement the version and feedback."""
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             script = await job_queries.get_script(conn, job.script_id)
             if job.kind != "improve" or job.parent_version_id is None:
                 return JobInputs(script.text)

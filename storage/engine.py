@@ -2,8 +2,8 @@
 
 SQLite is tuned for one writer at a time without surprises: WAL (readers never block the writer), a busy
 timeout (a writer waits for the lock instead of failing), foreign keys on, and ``BEGIN IMMEDIATE`` for every
-transaction, so a transaction that reads and then writes can never be refused its upgrade mid-way with
-"database is locked".
+transaction that may write, so one that reads and then writes can never be refused its upgrade mid-way with
+"database is locked". Reads go through ``read_only(engine)`` and take no write lock.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "bhiv_read_only"
 
 
 def is_sqlite(url: str) -> bool:
@@ -58,9 +59,15 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for transactions that only read (on SQLite: a plain deferred BEGIN)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def redact_url(url: str) -> str:

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import text
+
+from storage.engine import create_engine, read_only
+
+
+async def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'locks.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        writer_holds_lock = asyncio.Event()
+        release = asyncio.Event()
+
+        async def writer() -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (2)"))
+                writer_holds_lock.set()
+                await release.wait()
+
+        task = asyncio.create_task(writer())
+        await writer_holds_lock.wait()
+        async with asyncio.timeout(2), read_only(engine).connect() as conn:  # would wait 30 s for the lock
+            seen = (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
+        release.set()
+        await task
+    finally:
+        await engine.dispose()
+
+    assert seen == 1  # the committed row, not the writer's uncommitted one
+
+
+async def test_sqlite_pragmas_are_set_on_every_connection(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}")
+    try:
+        async with engine.connect() as conn:
+            values = {
+                name: (await conn.execute(text(f"PRAGMA {name}"))).scalar_one()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            }
+    finally:
+        await engine.dispose()
+
+    assert values == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
