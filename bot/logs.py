@@ -1,11 +1,17 @@
-"""Logging, configured once at start: one line per event, secrets redacted, httpx quiet."""
+"""Logging, configured once at start: one line per event, secrets redacted, httpx quiet.
+
+LOG_FORMAT=json writes one JSON object per line (ts, level, logger, message, and exc when there is one),
+for log shippers; the default is plain text.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -31,9 +37,26 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(*, secrets: Iterable[str] = (), level: str | None = None) -> None:
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(*, secrets: Iterable[str] = (), level: str | None = None, json_lines: bool | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    if json_lines is None:
+        json_lines = os.environ.get("LOG_FORMAT", "text").lower() == "json"
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(FORMAT))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
