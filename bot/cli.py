@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ SETUP_HINT = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    # python-telegram-bot 22: durations such as RetryAfter.retry_after as timedelta (the coming default).
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     parser = argparse.ArgumentParser(prog="bhiv-bot", description="Turn short video scripts into storyboards.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="start the bot: long polling, or a webhook when WEBHOOK_URL is set")

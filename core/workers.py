@@ -4,7 +4,8 @@ Policy sits next to the loop that applies it:
 - a worker renews its job's lease every lease/3 s while the pipeline runs; a renewal refused (the job was
   cancelled, or its lease expired and another worker took it) stops the pipeline and drops the result;
 - an exception in the pipeline is a failed attempt: retried with backoff, then the job fails (JobService.fail);
-- every job's final bookkeeping is shielded from cancellation;
+- every job's final bookkeeping is shielded from cancellation, retried through a lost database connection,
+  and waited for (bounded) by stop();
 - stop(): no new claims, in-flight jobs get ``shutdown_grace_s`` to finish, the rest are released to the queue;
 - a reaper puts jobs of dead workers (expired leases) back in the queue, at start and every lease/2 s.
 """
@@ -16,8 +17,12 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
+from core.errors import JobStateError
 from core.jobs import JobService
 from core.metrics import PIPELINE_SECONDS
 from core.pipeline import Pipeline, PipelineResult
@@ -28,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 DB_ERROR_BACKOFF_S = 1.0
 BOOKKEEPING_TIMEOUT_S = 5.0
+BOOKKEEPING_RETRY_DELAYS_S = (0.2, 0.5, 1.0)
 T = TypeVar("T")
 
 
@@ -126,15 +132,32 @@ class WorkerPool:
         except asyncio.CancelledError:
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
-            await asyncio.shield(self.jobs.release(job, worker_id))
+            await self._record(lambda: self.jobs.release(job, worker_id))
             raise
+        except JobStateError as exc:  # its input is gone (a deleted version): trying again cannot help
+            logger.warning("job %s cannot run: %s", job.id, exc)
+            reason = str(exc)  # the lambda may run again after this block, when exc is gone
+            await self._record(lambda: self.jobs.fail(job, worker_id, reason=reason, retryable=False))
+            return
         except Exception as exc:
             logger.warning("job %s: pipeline error %r", job.id, exc)
-            await asyncio.shield(self.jobs.fail(job, worker_id, reason=repr(exc), retryable=True))
+            reason = repr(exc)
+            await self._record(lambda: self.jobs.fail(job, worker_id, reason=reason, retryable=True))
             return
         elapsed_s = time.monotonic() - started
         PIPELINE_SECONDS.labels(job.kind, result.storyboard.generation_method).observe(elapsed_s)
-        await asyncio.shield(self.jobs.complete(job, worker_id, result.storyboard, pipeline_ms=round(elapsed_s * 1000)))
+        pipeline_ms = round(elapsed_s * 1000)
+        await self._record(lambda: self.jobs.complete(job, worker_id, result.storyboard, pipeline_ms=pipeline_ms))
+
+    async def _record(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run a job's final bookkeeping shielded from cancellation, where stop() can wait for it, retrying a
+        lost database connection: the result is in hand, and waiting out the lease would run the pipeline
+        again. Each step is one transaction that checks the job is still ours, so repeating a step whose
+        commit did land changes nothing."""
+        task: asyncio.Task[T] = asyncio.ensure_future(_retrying(step))
+        self._bookkeeping.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._bookkeeping.discard)  # type: ignore[arg-type]
+        return await asyncio.shield(task)
 
     async def _watch(self, job: JobRecord, worker_id: str, work: asyncio.Task[PipelineResult]) -> bool:
         """Renew the lease while ``work`` runs; False (and ``work`` cancelled) if the job stopped being ours."""
@@ -168,3 +191,13 @@ class WorkerPool:
                 await self.jobs.requeue_expired()
             except Exception:
                 logger.warning("lease reaper failed; trying again later", exc_info=True)
+
+
+async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
+    for delay_s in BOOKKEEPING_RETRY_DELAYS_S:
+        try:
+            return await step()
+        except DBAPIError as exc:
+            logger.warning("database error writing a job's outcome (%s); retry in %.1f s", type(exc).__name__, delay_s)
+            await asyncio.sleep(delay_s)
+    return await step()

@@ -27,6 +27,10 @@ from tests.fakes.fake_lm import FakeLM
 
 POSTGRES_ENV = "BHIV_TEST_POSTGRES_URL"
 
+# python-telegram-bot 22 warns (PTBDeprecationWarning) when it builds RetryAfter with an int; with
+# filterwarnings=error that warning would replace the RetryAfter. The bot opts in the same way (bot/cli.py).
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
 
 async def _admin(url: str, statement: str) -> None:
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
