@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 MAX_CALLBACK_BYTES = 64
-_RATE = re.compile(r"r:([1-9][0-9]{0,17}):([1-5])")
-_SKIP = re.compile(r"s:([1-9][0-9]{0,17})")
+_RATE = re.compile(r"r:([1-9][0-9]{0,18}):([1-5])")  # ids up to 2**63 - 1
+_SKIP = re.compile(r"s:([1-9][0-9]{0,18})")
 
 
 @dataclass(frozen=True, slots=True)

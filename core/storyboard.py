@@ -6,6 +6,7 @@ Durations are computed in tenths of a second as integers, so start times add up 
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -103,8 +104,13 @@ def split_frames(text: str) -> list[str]:
 
 
 def script_lines(script: str) -> list[str]:
-    """The non-empty lines of a script, stripped: one scene each."""
-    return [line.strip() for line in script.splitlines() if line.strip()]
+    """The non-empty lines of a script, stripped: one scene each. A line of nothing but white space and
+    invisible format characters (zero-width spaces, direction marks, BOMs) counts as empty."""
+    return [line.strip() for line in script.splitlines() if _visible(line)]
+
+
+def _visible(line: str) -> bool:
+    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in line)
 
 
 def make_title(script: str) -> str:

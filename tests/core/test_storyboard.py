@@ -100,8 +100,8 @@ def test_heuristic_improvement_slows_down_low_ratings_and_tightens_high_ones(
     assert improved.scenes[2].start_time == round(expected[0] + expected[1], 1)
 
 
-def test_clean_script_rejects_empty_and_whitespace_only() -> None:
-    for text in ["", "   ", "\n\n\t\n", "\ufeff"]:
+def test_clean_script_rejects_empty_whitespace_and_invisible_only() -> None:
+    for text in ["", "   ", "\n\n\t\n", "\ufeff", "\u200b\u200b\n\u200e\u202e"]:
         with pytest.raises(ScriptRejectedError, match="empty"):
             clean_script(text, max_chars=100, max_scenes=10)
 

@@ -1,0 +1,116 @@
+"""Property tests: whatever text a user sends, the bot either refuses it with a reason or makes a storyboard,
+and everything it would say about it is HTML Telegram accepts (the emulator's parser, ported from tdlib, is
+the oracle) within 4096 characters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.emulator.errors import ApiError
+from bot.emulator.limits import message_text
+from bot.keyboards import MAX_CALLBACK_BYTES, build_rating_keyboard, parse_callback
+from bot.render import render_ack, render_jobs, render_result, render_status
+from core.errors import ScriptRejectedError
+from core.intake import clean_script, decode_script
+from core.storyboard import generate_local, parse_storyboard
+from core.types import JobRecord, VersionRecord
+
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+SPECIALS = "<>&\"'_*[]()~`#+-=|{}.!\\\u200b\u200e\u200f\u202e\ufeff\n\t "
+texts = st.text(
+    alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(SPECIALS), st.sampled_from("🎬👩‍🚀שלוםمرحبا")),
+    max_size=400,
+)
+
+
+def accepted_by_telegram(html: str) -> bool:
+    try:
+        message_text(html, "HTML", None, strict_html=True)
+    except ApiError:
+        return False
+    return True
+
+
+def job(**overrides: object) -> JobRecord:
+    values: dict[str, object] = dict(
+        id="k7m2q9xw4t",
+        user_id=1,
+        script_id=1,
+        kind="generate",
+        parent_version_id=None,
+        feedback_id=None,
+        request_key=None,
+        status="failed",
+        attempts=1,
+        available_at=NOW,
+        lease_expires_at=None,
+        worker_id=None,
+        stage=None,
+        error="x",
+        chat_id=1,
+        ack_message_id=None,
+        ack_status=None,
+        created_at=NOW,
+        started_at=None,
+        finished_at=None,
+        updated_at=NOW,
+    )
+    values.update(overrides)
+    return JobRecord(**values)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(texts)
+def test_any_text_is_refused_with_a_reason_or_becomes_a_renderable_storyboard(text: str) -> None:
+    try:
+        script = clean_script(text, max_chars=20_000, max_scenes=300)
+    except ScriptRejectedError as exc:
+        assert str(exc)
+        return
+    board = generate_local(script)
+    assert parse_storyboard(board.to_json()) == board  # raw text survives the JSON
+    version = VersionRecord(
+        1,
+        "k7m2q9xw4t",
+        1,
+        1,
+        board.to_json(),
+        board.generation_method,
+        board.title,
+        board.scene_count,
+        board.total_duration,
+        1,
+        NOW,
+    )
+    rendered = render_result(job(status="done"), version, board)
+    assert accepted_by_telegram(rendered), rendered
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts)
+def test_failure_reasons_and_ids_of_any_shape_render_as_valid_html(text: str) -> None:
+    for rendered in (render_ack(job(error=text)), render_status(job(error=text)), render_jobs([job(error=text)])):
+        assert accepted_by_telegram(rendered), rendered
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_decode_to_text_or_a_clear_refusal(data: bytes) -> None:
+    try:
+        text = decode_script(data)
+    except ScriptRejectedError as exc:
+        assert "text" in str(exc) or "binary" in str(exc)
+        return
+    assert "\x00" not in text
+
+
+@given(st.integers(min_value=1, max_value=2**63 - 1), st.integers(min_value=1, max_value=5))
+def test_callback_data_fits_64_bytes_for_any_version_id(version_id: int, chosen: int) -> None:
+    keyboard = build_rating_keyboard(version_id, chosen=chosen, skip_feedback_id=version_id)
+    for row in keyboard.inline_keyboard:
+        for button in row:
+            data = str(button.callback_data)
+            assert len(data.encode()) <= MAX_CALLBACK_BYTES
+            assert parse_callback(data) is not None
