@@ -102,3 +102,41 @@ async def test_webhook_mode_takes_updates_with_the_secret_and_refuses_the_rest(
     assert no_secret.status_code == 403 and wrong_secret.status_code == 403
     assert await count_rows(config.database_url, "jobs") == 1  # Mallory's update reached no handler
     assert all(delivery.ok for delivery in emulator.webhook_deliveries)
+
+
+async def test_get_updates_timeouts_and_dropped_connections_lose_no_update(
+    emulator: BotAPIEmulator, run_bot: RunBot
+) -> None:
+    emulator.faults.set(methods=["getUpdates"], p_drop=0.3, p_5xx=0.2, seed=11)
+    users = [emulator.user(3300 + n, f"P{n}") for n in range(5)]
+    async with run_bot():
+        for user in users:
+            await user.send_text(f"Scene for {user.id}")
+        for user in users:
+            await user.chat.wait_for(is_document, timeout_s=30)
+        await asyncio.sleep(0.5)
+
+    assert any(call.fault for call in emulator.calls_to("getUpdates"))  # the faults really happened
+    for user in users:
+        assert [sum(map(p, user.chat.bot_messages)) for p in (is_ack, is_result, is_document)] == [1, 1, 1]
+
+
+async def test_a_flooding_user_gets_one_notice_and_cannot_starve_another(
+    emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig
+) -> None:
+    config.telegram.update(flood_max_updates=10, flood_window_s=5)
+    flooder, neighbour = emulator.user(3401, "Flood"), emulator.user(3402, "Calm")
+    async with run_bot():
+        for n in range(50):
+            await flooder.send_text(f"spam {n}")
+        await neighbour.send_text("My one script")
+        await neighbour.chat.wait_for(is_result, timeout_s=20)
+        await asyncio.sleep(1.0)
+        flood_jobs = await count_rows(config.database_url, "jobs") - 1
+
+    notices = [m for m in flooder.chat.bot_messages if "ignore your messages" in (m.text or "")]
+    assert len(notices) == 1
+    assert flood_jobs <= 10  # FLOOD_MAX_UPDATES let 10 through (and MAX_ACTIVE_JOBS_PER_USER caps the queue)
+    # each message let through is answered (an ack and its result and file, or a refusal); the other 40 are not
+    assert len(flooder.chat.bot_messages) <= 10 * 3 + 1
+    assert emulator.errors((400, 499)) == []
