@@ -12,10 +12,14 @@ TOKEN = "123456:AAH-very-secret_token"
 
 @pytest.fixture(autouse=True)
 def restore_logging():  # type: ignore[no-untyped-def]
+    """configure_logging changes process-wide state; later tests (caplog at DEBUG) must not inherit it."""
     root = logging.getLogger()
+    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
     handlers, level = root.handlers[:], root.level
     yield
     root.handlers[:], root.level = handlers, level
+    for name, saved in quiet.items():
+        logging.getLogger(name).setLevel(saved)
 
 
 def test_secrets_are_redacted_in_messages_args_and_tracebacks(capsys: pytest.CaptureFixture[str]) -> None:
