@@ -76,3 +76,29 @@ def test_storyboard_command_refuses_an_empty_script_in_one_line(tmp_path: Path) 
 
     assert done.returncode == 1
     assert "empty" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_demo_uses_the_lm_named_by_lm_base_url(tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.fakes.fake_lm import FakeLM
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("LM_", "TELEGRAM_", "DATABASE_"))}
+    async with FakeLM() as lm:
+        env |= {"DATA_DIR": str(tmp_path / "data"), "OPS_PORT": "0", "LM_BASE_URL": lm.base_url}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "demo",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+        )
+        out, err = await asyncio.wait_for(process.communicate(b"A hero wakes up.\nShe runs.\n\n"), 90)
+
+    assert process.returncode == 0, err.decode()
+    assert "Made by the language model." in out.decode()
+    assert len(lm.requests) == 1
