@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
+from bot.locks import KeyedLocks
 from bot.ops import OpsServer
 from bot.settings import TelegramSettings
 from bot.throttle import UserThrottle
@@ -25,6 +26,7 @@ class BotServices:
     delivery: Delivery
     telegram: TelegramSettings
     throttle: UserThrottle
+    press_locks: KeyedLocks = field(default_factory=KeyedLocks)
     ops: OpsServer | None = None
 
     @property

@@ -24,6 +24,13 @@ NOT_YOURS = "That storyboard isn't yours to rate."
 async def on_callback(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
+    # One press of a user at a time: a second tap waits for the first to finish (its prompt recorded, its
+    # keyboard drawn) instead of racing it; other users are not held up.
+    async with context.services.press_locks.hold(query.from_user.id):
+        await _on_press(query, context)
+
+
+async def _on_press(query: CallbackQuery, context: BotContext) -> None:
     answered = False
     try:
         parsed = parse_callback(query.data)

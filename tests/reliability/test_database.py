@@ -21,6 +21,8 @@ from tests.fakes.sender import FakeSender
 
 pytestmark = pytest.mark.slow
 
+SUBMITS = 150
+
 
 async def statuses(engine: AsyncEngine) -> Counter[str]:
     async with engine.connect() as conn:
@@ -36,12 +38,12 @@ async def test_sqlite_many_concurrent_writers_never_see_database_is_locked(engin
     await pool.start()
     await delivery.start()
     try:
-        # 300 submits from 60 users at once, while 8 workers claim and complete and the outbox delivers
+        # 150 submits from 50 users at once, while 8 workers claim and complete and the outbox delivers
         results = await asyncio.gather(
-            *(service.submit(submission(user_id=n % 60 + 1)) for n in range(300)), return_exceptions=True
+            *(service.submit(submission(user_id=n % 50 + 1)) for n in range(SUBMITS)), return_exceptions=True
         )
         for _ in range(600):
-            if (await statuses(engine))["done"] == 300:
+            if (await statuses(engine))["done"] == SUBMITS:
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -51,8 +53,8 @@ async def test_sqlite_many_concurrent_writers_never_see_database_is_locked(engin
 
     errors = [r for r in results if isinstance(r, BaseException)]
     assert errors == []
-    assert await statuses(engine) == Counter({"done": 300})
-    assert Counter(item.kind for item in sender.delivered)["result"] == 300
+    assert await statuses(engine) == Counter({"done": SUBMITS})
+    assert Counter(item.kind for item in sender.delivered)["result"] == SUBMITS
 
 
 async def _kill_connections(admin_url: str, database: str, *, rounds: int, pause_s: float) -> int:
