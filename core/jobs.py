@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,43 +71,55 @@ class JobService:
             submission.text, max_chars=self.settings.max_script_chars, max_scenes=self.settings.max_scenes
         )
         request_key = f"msg:{submission.chat_id}:{submission.message_id}"
-        author = submission.author
         now = self.clock.now()
+
+        async def store(conn: AsyncConnection) -> Submitted:
+            author = submission.author
+            await job_queries.upsert_user(
+                conn, user_id=author.user_id, name=author.name, username=author.username, now=now
+            )
+            script_id = await job_queries.insert_script(
+                conn,
+                user_id=author.user_id,
+                source=submission.source,
+                file_name=submission.file_name,
+                sha256=hashlib.sha256(text.encode()).hexdigest(),
+                text=text,
+                char_count=len(text),
+                chat_id=submission.chat_id,
+                message_id=submission.message_id,
+                created_at=now,
+            )
+            await self._check_quota(conn, author.user_id, now)
+            return await self._enqueue_job(
+                conn,
+                user_id=author.user_id,
+                script_id=script_id,
+                chat_id=submission.chat_id,
+                request_key=request_key,
+                reply_to=submission.message_id,
+                now=now,
+            )
+
+        return await self._store_once(request_key, store)
+
+    async def _store_once(
+        self, request_key: str, store: Callable[[AsyncConnection], Awaitable[Submitted]]
+    ) -> Submitted:
+        """Run ``store`` in one write transaction. A request stored before is refused by a unique key (the
+        script's origin, the job's request key), and then the first job is returned instead."""
         try:
             async with self.engine.begin() as conn:
-                await job_queries.upsert_user(
-                    conn, user_id=author.user_id, name=author.name, username=author.username, now=now
-                )
-                script_id = await job_queries.insert_script(
-                    conn,
-                    user_id=author.user_id,
-                    source=submission.source,
-                    file_name=submission.file_name,
-                    sha256=hashlib.sha256(text.encode()).hexdigest(),
-                    text=text,
-                    char_count=len(text),
-                    chat_id=submission.chat_id,
-                    message_id=submission.message_id,
-                    created_at=now,
-                )
-                await self._check_quota(conn, author.user_id, now)
-                submitted = await self._enqueue_job(
-                    conn,
-                    user_id=author.user_id,
-                    script_id=script_id,
-                    chat_id=submission.chat_id,
-                    request_key=request_key,
-                    reply_to=submission.message_id,
-                    now=now,
-                )
+                submitted = await store(conn)
         except IntegrityError:
             existing = await self._find_request(request_key)
             if existing is None:
                 raise
             return existing
         self._wake_all()
-        JOBS_SUBMITTED.labels("generate").inc()
-        logger.info("job %s queued for user %s", submitted.job.id, author.user_id)
+        job = submitted.job
+        JOBS_SUBMITTED.labels(job.kind).inc()
+        logger.info("job %s (%s) queued for user %s", job.id, job.kind, job.user_id)
         return submitted
 
     async def _find_request(self, request_key: str) -> Submitted | None:
@@ -189,44 +202,14 @@ class JobService:
         request_key: str,
         reply_to: int | None,
     ) -> Submitted:
-        """Queue an improved version of ``version`` driven by the feedback row (rating and comment)."""
+        """Queue an improved version of ``version`` driven by the feedback row (rating and comment), once per
+        ``request_key`` (two taps racing get the first one's job)."""
         existing = await self._find_request(request_key)
         if existing is not None:
             return existing
         now = self.clock.now()
-        try:
-            submitted = await self._enqueue_improvement(
-                user_id=user_id,
-                feedback_id=feedback_id,
-                version=version,
-                chat_id=chat_id,
-                request_key=request_key,
-                reply_to=reply_to,
-                now=now,
-            )
-        except IntegrityError:
-            # Two taps raced (Skip twice, or Skip and a reply): the first one's job.
-            existing = await self._find_request(request_key)
-            if existing is None:
-                raise
-            return existing
-        self._wake_all()
-        JOBS_SUBMITTED.labels("improve").inc()
-        logger.info("job %s queued for user %s (improve version %s)", submitted.job.id, user_id, version.id)
-        return submitted
 
-    async def _enqueue_improvement(
-        self,
-        *,
-        user_id: int,
-        feedback_id: int,
-        version: VersionRecord,
-        chat_id: int,
-        request_key: str,
-        reply_to: int | None,
-        now: datetime,
-    ) -> Submitted:
-        async with self.engine.begin() as conn:
+        async def store(conn: AsyncConnection) -> Submitted:
             await self._check_quota(conn, user_id, now)
             return await self._enqueue_job(
                 conn,
@@ -240,6 +223,8 @@ class JobService:
                 parent_version_id=version.id,
                 feedback_id=feedback_id,
             )
+
+        return await self._store_once(request_key, store)
 
     # -- questions users ask ------------------------------------------------------------------------------
 
