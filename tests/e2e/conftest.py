@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.app import Webhook, create_application, running
 from bot.emulator import BotAPIEmulator
 from bot.emulator.model import ChatMessage
+from bot.emulator.users import EmulatedUser
 from bot.settings import TelegramSettings
 from core.services import CoreSettings
 from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
@@ -115,3 +116,10 @@ def is_result(message: ChatMessage) -> bool:
 
 def is_document(message: ChatMessage) -> bool:
     return message.document is not None
+
+
+async def storyboard_for(user: EmulatedUser, script: str) -> ChatMessage:
+    """Send ``script`` and wait for its result message (the one with the rating buttons)."""
+    mark = user.chat.mark()
+    await user.send_text(script)
+    return await user.chat.wait_for(is_result, timeout_s=10, after=mark)

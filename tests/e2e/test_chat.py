@@ -8,7 +8,16 @@ import json
 import pytest
 
 from bot.emulator import BotAPIEmulator
-from tests.e2e.conftest import BotConfig, RunBot, count_rows, is_ack, is_document, is_result, job_id_of
+from tests.e2e.conftest import (
+    BotConfig,
+    RunBot,
+    count_rows,
+    is_ack,
+    is_document,
+    is_result,
+    job_id_of,
+    storyboard_for,
+)
 
 SCRIPT = "INT. KITCHEN - NIGHT\nA kettle <whistles> & the cat jumps.\n\nRain on the window."
 
@@ -118,8 +127,7 @@ async def test_low_rating_asks_what_to_change_and_the_note_brings_an_improved_ve
 ) -> None:
     erin = emulator.user(1005, "Erin")
     async with run_bot():
-        await erin.send_text(SCRIPT)
-        result = await erin.chat.wait_for(is_result, timeout_s=10)
+        result = await storyboard_for(erin, SCRIPT)
         answer = await erin.press(result.message_id, result.callback_data[1])  # 2 stars
         toast = await answer
         prompt = await erin.chat.wait_for(lambda m: m.force_reply)
@@ -141,8 +149,7 @@ async def test_low_rating_asks_what_to_change_and_the_note_brings_an_improved_ve
 async def test_skip_improves_without_a_note(emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig) -> None:
     frank = emulator.user(1006, "Frank")
     async with run_bot():
-        await frank.send_text(SCRIPT)
-        result = await frank.chat.wait_for(is_result, timeout_s=10)
+        result = await storyboard_for(frank, SCRIPT)
         await (await frank.press(result.message_id, result.callback_data[0]))
         with_skip = await frank.chat.wait_for(lambda m: m.message_id == result.message_id and len(m.buttons) == 6)
         skip = with_skip.callback_data[5]
@@ -159,8 +166,7 @@ async def test_second_tap_changes_the_rating_and_high_ratings_ask_nothing(
 ) -> None:
     gina = emulator.user(1007, "Gina")
     async with run_bot():
-        await gina.send_text(SCRIPT)
-        result = await gina.chat.wait_for(is_result, timeout_s=10)
+        result = await storyboard_for(gina, SCRIPT)
         first = await (await gina.press(result.message_id, result.callback_data[4]))
         again = await (await gina.press(result.message_id, result.callback_data[3]))
         same = await (await gina.press(result.message_id, result.callback_data[3]))
@@ -176,8 +182,7 @@ async def test_second_tap_changes_the_rating_and_high_ratings_ask_nothing(
 async def test_forged_stale_and_foreign_presses_are_answered(emulator: BotAPIEmulator, run_bot: RunBot) -> None:
     owner, stranger = emulator.user(1008, "Owner"), emulator.user(1009, "Stranger")
     async with run_bot():
-        await owner.send_text(SCRIPT)
-        result = await owner.chat.wait_for(is_result, timeout_s=10)
+        result = await storyboard_for(owner, SCRIPT)
         forged = await (await owner.press(result.message_id, "r:999999:5", check=False))
         garbage = await (await owner.press(result.message_id, "💣" * 10, check=False))
         skip_foreign = await (await owner.press(result.message_id, "s:12345", check=False))
@@ -199,8 +204,7 @@ async def test_a_note_after_skip_is_answered_and_a_second_low_tap_asks_no_second
 ) -> None:
     kim = emulator.user(1010, "Kim")
     async with run_bot():
-        await kim.send_text(SCRIPT)
-        result = await kim.chat.wait_for(is_result, timeout_s=10)
+        result = await storyboard_for(kim, SCRIPT)
         await (await kim.press(result.message_id, result.callback_data[1]))
         prompt = await kim.chat.wait_for(lambda m: m.force_reply)
         again = await (await kim.press(result.message_id, result.callback_data[0]))  # 1 star, question still open
