@@ -21,15 +21,16 @@ SCENE_PREVIEW_CHARS = 160
 STATUS_LINES = {
     "queued": "⏳ Queued",
     "running": "⚙️ Working on it…",
-    "done": "✅ Done: the storyboard is below.",
+    "done": "✅ Done",
     "failed": "❌ Failed",
     "cancelled": "🚫 Cancelled",
 }
+ACTIVE = ("queued", "running")
 METHOD_NAMES = {
     "lm": "the language model",
     "local": "the built-in generator",
     "local_fallback": "the built-in generator (the language model was unavailable)",
-    "local_heuristic": "the built-in improver",
+    "local_heuristic": "the built-in improver, which can change only the pacing",
 }
 
 _TAG = re.compile(r"<[^>]+>")
@@ -43,6 +44,13 @@ def visible_length(html_text: str) -> int:
     """The length Telegram checks: tags removed, entities decoded, in UTF-16 code units."""
     plain = html.unescape(_TAG.sub("", html_text))
     return len(plain.encode("utf-16-le")) // 2
+
+
+def human_size(n: int) -> str:
+    """1048576 -> "1 MB", 1536 -> "2 KB"."""
+    if n >= 1024 * 1024:
+        return f"{n / 1024 / 1024:.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, round(n / 1024))} KB"
 
 
 def shorten(text: str, limit: int) -> str:
@@ -63,11 +71,9 @@ def status_line(job: JobRecord, position: int | None = None) -> str:
 
 def render_ack(job: JobRecord, position: int | None = None) -> str:
     what = "Improving your storyboard" if job.kind == "improve" else "Got your script"
-    return (
-        f"🎬 {what}. Job <code>{job.id}</code>\n"
-        f"{status_line(job, position)}\n"
-        f"Ask with /status {job.id} · cancel with /cancel {job.id}"
-    )
+    status = status_line(job, position) + (": the storyboard is below." if job.status == "done" else "")
+    hint = f"\nAsk with /status {job.id} · cancel with /cancel {job.id}" if job.status in ACTIVE else ""
+    return f"🎬 {what}. Job <code>{job.id}</code>\n{status}{hint}"
 
 
 def render_status(job: JobRecord, position: int | None = None) -> str:
@@ -82,7 +88,11 @@ def render_failed(job: JobRecord) -> str:
 
 
 def render_jobs(jobs: Iterable[JobRecord]) -> str:
-    lines = [f"<code>{job.id}</code> · {job.created_at:%m-%d %H:%M} · {STATUS_LINES[job.status]}" for job in jobs]
+    lines = [
+        f"<code>{job.id}</code> · {job.created_at:%m-%d %H:%M}"
+        f"{' · improvement' if job.kind == 'improve' else ''} · {STATUS_LINES[job.status]}"
+        for job in jobs
+    ]
     if not lines:
         return "No jobs yet. Send me a script: one line per scene."
     return "Your recent jobs:\n" + "\n".join(_fit(lines, PREVIEW_BUDGET))
@@ -108,7 +118,8 @@ def render_result(job: JobRecord, version: VersionRecord, storyboard: Storyboard
 
 def render_prompt() -> str:
     return (
-        "What should change? <b>Reply to this message</b> with a note (up to 500 characters), "
+        "What should change? <b>Reply to this message</b> with a note of up to 500 characters "
+        "(say, “faster”, “slower”, “the ending needs more time”), "
         "or tap <i>Skip</i> under the storyboard to improve it without one."
     )
 

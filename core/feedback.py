@@ -126,7 +126,8 @@ class FeedbackService:
             comment = comment.strip()
             if len(comment) > MAX_COMMENT_CHARS:
                 raise ScriptRejectedError(
-                    f"Your note is {len(comment)} characters; please keep it under {MAX_COMMENT_CHARS}."
+                    f"Your note is {len(comment)} characters; the limit is {MAX_COMMENT_CHARS}. "
+                    "Please reply to my question again with a shorter one."
                 )
         feedback = prompt.feedback
         async with self.engine.begin() as conn:

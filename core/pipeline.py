@@ -47,11 +47,11 @@ class Pipeline:
         self, current: Storyboard, *, rating: int, comment: str | None, job_id: str = "-"
     ) -> PipelineResult:
         if self.lm is None:
-            return PipelineResult(await asyncio.to_thread(improve_heuristic, current, rating))
+            return PipelineResult(await asyncio.to_thread(improve_heuristic, current, rating, comment))
         try:
             draft = await self.lm.improve(current, rating=rating, comment=comment)
         except LMError as exc:
             logger.warning("job %s: LM failed to improve (%s); using the heuristic", job_id, exc.kind.value)
             LM_FALLBACKS.labels(exc.kind.value).inc()
-            return PipelineResult(await asyncio.to_thread(improve_heuristic, current, rating), exc)
+            return PipelineResult(await asyncio.to_thread(improve_heuristic, current, rating, comment), exc)
         return PipelineResult(await asyncio.to_thread(assemble, draft.title, "lm", list(draft.scenes)))

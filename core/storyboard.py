@@ -132,12 +132,26 @@ def generate_local(script: str, *, method: str = "local") -> Storyboard:
     return assemble(make_title(script), method, drafts)
 
 
-def improve_heuristic(storyboard: Storyboard, rating: int) -> Storyboard:
-    """The seed's rule without an LM: slow scenes down by 20% (<= 8 s) for ratings <= 2,
-    tighten them by 10% (>= 3 s) for ratings >= 4, keep them otherwise."""
-    if rating <= 2:
+FASTER_WORDS = ("faster", "quicker", "shorter", "tighter", "too slow", "too long", "speed up", "drags", "boring")
+SLOWER_WORDS = ("slower", "longer", "more time", "too fast", "too quick", "too short", "rushed", "slow down")
+
+
+def pacing_wish(comment: str | None) -> int:
+    """What a note asks of the pacing: -1 faster, +1 slower, 0 when it does not say (or says both)."""
+    text = (comment or "").lower()
+    faster = any(word in text for word in FASTER_WORDS)
+    slower = any(word in text for word in SLOWER_WORDS)
+    return 0 if faster == slower else (-1 if faster else 1)
+
+
+def improve_heuristic(storyboard: Storyboard, rating: int, comment: str | None = None) -> Storyboard:
+    """Without an LM only the pacing can change. A note that asks for it decides ("faster", "too slow" tighten
+    scenes by 10%, at least 3 s; "slower", "rushed" lengthen them by 20%, at most 8 s); otherwise the seed's
+    rule: slower for ratings <= 2, tighter for >= 4, unchanged for 3."""
+    wish = pacing_wish(comment) or (1 if rating <= 2 else -1 if rating >= 4 else 0)
+    if wish > 0:
         factor, bound = 1.2, IMPROVED_MAX_SCENE_S
-    elif rating >= 4:
+    elif wish < 0:
         factor, bound = 0.9, TIGHTENED_MIN_SCENE_S
     else:
         factor, bound = 1.0, 0.0

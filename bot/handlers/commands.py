@@ -6,7 +6,7 @@ from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 
 from bot.context import BotContext
-from bot.render import esc, render_jobs, render_stats, render_status, shorten
+from bot.render import esc, human_size, render_jobs, render_stats, render_status, shorten
 from core.errors import JobNotFoundError, JobStateError
 
 COMMANDS = [
@@ -18,13 +18,13 @@ COMMANDS = [
 ]
 
 HELP = (
-    "<b>Send me a short video script</b> as a message, or as a .txt, .md or .fountain file (up to {max_kb} KB). "
+    "<b>Send me a short video script</b> as a message, or as a .txt, .md or .fountain file (up to {max_size}). "
     "Each non-empty line becomes a scene.\n\n"
     "I answer at once with a job id, and send the storyboard when it's ready: a summary, the JSON file and "
     "rating buttons. Rate it 1 or 2 and tell me what should change, and I'll make an improved version.\n\n"
-    "/status <i>id</i> · where a job stands\n"
+    "/status <i>id</i> · where a job stands (without an id: your newest)\n"
     "/jobs · your recent jobs\n"
-    "/cancel <i>id</i> · cancel a job that hasn't finished"
+    "/cancel <i>id</i> · cancel a job that hasn't finished (without an id: your newest)"
 )
 
 
@@ -45,7 +45,7 @@ async def on_help(update: Update, context: BotContext) -> None:
 
 
 def _help(context: BotContext) -> str:
-    return HELP.format(max_kb=context.services.telegram.max_document_bytes // 1024)
+    return HELP.format(max_size=human_size(context.services.telegram.max_document_bytes))
 
 
 async def on_status(update: Update, context: BotContext) -> None:
@@ -80,16 +80,20 @@ async def on_cancel(update: Update, context: BotContext) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    if not context.args:
-        await message.reply_text("Usage: /cancel <job id>. /jobs lists yours.")
+    job_id = context.args[0] if context.args else await _newest_active(context, user.id)
+    if job_id is None:
+        await message.reply_text("You have nothing to cancel: no job is queued or running. /jobs lists yours.")
         return
     try:
-        job = await context.services.jobs.cancel(context.args[0], user.id)
+        job = await context.services.jobs.cancel(job_id, user.id)
     except JobNotFoundError:
         await message.reply_text(_not_found(context.args[0]), parse_mode=ParseMode.HTML)
         return
-    except JobStateError as exc:
-        await message.reply_text(esc(str(exc)), parse_mode=ParseMode.HTML)
+    except JobStateError:
+        finished, _ = await context.services.jobs.get_for_user(job_id, user.id)
+        await message.reply_text(
+            f"Job <code>{finished.id}</code> is already {finished.status}.", parse_mode=ParseMode.HTML
+        )
         return
     await message.reply_text(f"🚫 Cancelled job <code>{job.id}</code>.", parse_mode=ParseMode.HTML)
 
@@ -107,6 +111,11 @@ async def on_stats(update: Update, context: BotContext) -> None:
 async def on_unknown_command(update: Update, _context: BotContext) -> None:
     if update.effective_message is not None:
         await update.effective_message.reply_text("I don't know that command. /help lists what I can do.")
+
+
+async def _newest_active(context: BotContext, user_id: int) -> str | None:
+    recent = await context.services.jobs.recent(user_id, limit=10)
+    return next((job.id for job in recent if job.status in ("queued", "running")), None)
 
 
 def _not_found(job_id: str) -> str:

@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 
 from bot.context import BotContext
 from bot.handlers.feedback import take_comment
+from bot.render import human_size
 from core.errors import QuotaExceededError, ScriptRejectedError
 from core.intake import decode_script
 from core.types import Author, ScriptSubmission
@@ -101,11 +102,7 @@ def document_problem(document: Document, max_bytes: int) -> str | None:
 
 
 def too_big(size: int, max_bytes: int) -> str:
-    return f"That file is {_size(size)}; the limit is {_size(max_bytes)}. Please send a shorter script."
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(1, round(n / 1024))} KB"
+    return f"That file is {human_size(size)}; the limit is {human_size(max_bytes)}. Please send a shorter script."
 
 
 async def submit(update: Update, context: BotContext, text: str, *, source: str, file_name: str | None = None) -> None:

@@ -136,3 +136,22 @@ def test_decode_script_accepts_utf8_with_or_without_bom_and_utf16_with_bom(data:
 def test_decode_script_refuses_binary_latin1_and_bomless_utf16(data: bytes) -> None:
     with pytest.raises(ScriptRejectedError):
         decode_script(data)
+
+
+@pytest.mark.parametrize(
+    ("rating", "comment", "direction"),
+    [
+        (1, "Make it faster please", -1),
+        (2, "it drags, too slow", -1),
+        (5, "feels rushed", 1),
+        (1, None, 1),
+        (2, "more close-ups", 1),  # says nothing of pacing: the rating decides
+        (3, "faster and slower", 0),
+    ],
+)
+def test_heuristic_improvement_follows_a_note_about_pacing(rating: int, comment: str | None, direction: int) -> None:
+    board = generate_local("x" * 60 + "\n" + "y" * 75)  # 4 s and 5 s scenes
+    improved = improve_heuristic(board, rating, comment)
+
+    change = improved.total_duration - board.total_duration
+    assert (change > 0) - (change < 0) == direction

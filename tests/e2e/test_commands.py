@@ -20,7 +20,7 @@ async def test_start_and_help_explain_the_bot(emulator: BotAPIEmulator, run_bot:
         help_text = await user.chat.wait_for(after=mark)
 
     assert "Hi Hana <b>!" in (start.text or "")
-    assert "/status" in (help_text.text or "") and "1024 KB" in (help_text.text or "")
+    assert "/status" in (help_text.text or "") and "up to 1 MB" in (help_text.text or "")
     assert emulator.errors((400, 499)) == []
 
 
@@ -58,8 +58,8 @@ async def test_status_jobs_and_cancel_see_only_the_users_own_jobs(
     assert job_id in replies[(2002, "/jobs")]
     assert "No jobs yet" in replies[(2003, "/jobs")]
     assert job_id in replies[(2002, "/status")]
-    assert "Usage: /cancel" in replies[(2002, "/cancel")]
-    assert "Cancelled job" in replies[(2002, f"/cancel {job_id.upper()}")]
+    assert f"Cancelled job {job_id}" in replies[(2002, "/cancel")]  # no id: the newest unfinished job
+    assert "already cancelled" in replies[(2002, f"/cancel {job_id.upper()}")]  # ids are case-insensitive
     assert "already cancelled" in replies[(2002, f"/cancel {job_id}")]
     assert "<script>" in replies[(2002, "/status <script>alert(1)</script>")]  # shown, escaped, not parsed
     assert "don't know that command" in replies[(2002, "/frobnicate")]
