@@ -118,7 +118,7 @@ def render_result(job: JobRecord, version: VersionRecord, storyboard: Storyboard
 
 def render_prompt() -> str:
     return (
-        "What should change? <b>Reply to this message</b> with a note of up to 500 characters "
+        "What should change? <b>Reply</b> with a note of up to 500 characters "
         "(say, “faster”, “slower”, “the ending needs more time”), "
         "or tap <i>Skip</i> under the storyboard to improve it without one."
     )

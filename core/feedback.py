@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import statistics
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 LOW_RATING = 2  # this or lower asks what should change, then improves
 MAX_COMMENT_CHARS = 500
+PROMPT_WAITS_S = 15 * 60  # a one-line message this soon after "what should change?" is taken as the answer
 STATS_WINDOW = 1000  # pipeline times are taken over the newest versions
 
 
@@ -105,6 +107,14 @@ class FeedbackService:
         async with self.reader.connect() as conn:
             record = await rating_queries.find_prompt(conn, chat_id=chat_id, message_id=message_id)
             return await self._prompt(conn, record, user_id) if record else None
+
+    async def waiting_prompt(self, *, user_id: int, chat_id: int) -> Prompt | None:
+        """The user's unanswered question in this chat, if it was asked within PROMPT_WAITS_S."""
+        since = self.clock.now() - timedelta(seconds=PROMPT_WAITS_S)
+        async with self.reader.connect() as conn:
+            record = await rating_queries.latest_prompt_in_chat(conn, user_id=user_id, chat_id=chat_id, since=since)
+            prompt = await self._prompt(conn, record, user_id) if record else None
+        return prompt if prompt is not None and prompt.answered_by is None else None
 
     async def latest_prompt(self, *, user_id: int, feedback_id: int) -> Prompt | None:
         """The newest prompt of the user's own feedback (for Skip), or None."""

@@ -54,6 +54,21 @@ async def find_prompt(conn: AsyncConnection, *, chat_id: int, message_id: int) -
     return PromptRecord.from_row(row) if row else None
 
 
+async def latest_prompt_in_chat(
+    conn: AsyncConnection, *, user_id: int, chat_id: int, since: datetime
+) -> PromptRecord | None:
+    """The user's newest prompt in a chat asked after ``since``."""
+    stmt = (
+        select(prompts)
+        .join(feedback, feedback.c.id == prompts.c.feedback_id)
+        .where(feedback.c.user_id == user_id, prompts.c.chat_id == chat_id, prompts.c.created_at >= since)
+        .order_by(prompts.c.id.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(stmt)).first()
+    return PromptRecord.from_row(row) if row else None
+
+
 async def latest_prompt(conn: AsyncConnection, feedback_id: int) -> PromptRecord | None:
     stmt = select(prompts).where(prompts.c.feedback_id == feedback_id).order_by(prompts.c.id.desc()).limit(1)
     row = (await conn.execute(stmt)).first()

@@ -12,7 +12,7 @@ from bot.context import BotContext
 from bot.keyboards import RateCallback, SkipCallback, build_rating_keyboard, parse_callback
 from bot.render import render_prompt
 from core.errors import JobNotFoundError, QuotaExceededError, ScriptRejectedError
-from core.feedback import LOW_RATING, Prompt
+from core.feedback import LOW_RATING, MAX_COMMENT_CHARS, Prompt
 from core.types import Submitted
 
 logger = logging.getLogger(__name__)
@@ -101,14 +101,21 @@ async def _skip(query: CallbackQuery, context: BotContext, pressed: SkipCallback
 
 
 async def take_comment(update: Update, context: BotContext) -> bool:
-    """A reply to a "what should change?" prompt becomes the comment; False if it answers no prompt."""
+    """A note for a "what should change?" question: a reply to it, or a one-line message sent soon after it
+    while it is unanswered (people often type instead of replying). False when the text is no such note."""
     message = update.effective_message
     user = update.effective_user
-    if message is None or user is None or message.reply_to_message is None or message.text is None:
+    if message is None or user is None or message.text is None:
         return False
-    prompt = await context.services.feedback.find_prompt(
-        user_id=user.id, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
-    )
+    feedback = context.services.feedback
+    if message.reply_to_message is not None:
+        prompt = await feedback.find_prompt(
+            user_id=user.id, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+        )
+    elif "\n" not in message.text.strip() and len(message.text) <= MAX_COMMENT_CHARS:
+        prompt = await feedback.waiting_prompt(user_id=user.id, chat_id=message.chat_id)
+    else:
+        prompt = None
     if prompt is None:
         return False
     if prompt.answered_by is not None:

@@ -42,7 +42,7 @@ def author_of(update: Update) -> Author:
 async def on_text(update: Update, context: BotContext) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
-    if message.reply_to_message is not None and await take_comment(update, context):
+    if await take_comment(update, context):
         return
     await submit(update, context, message.text, source="text")
 

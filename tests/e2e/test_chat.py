@@ -220,3 +220,21 @@ async def test_a_note_after_skip_is_answered_and_a_second_low_tap_asks_no_second
     assert "already have a note" in (answer.text or "")
     assert await count_rows(config.database_url, "jobs") == 2  # the script and one improvement
     assert emulator.errors((400, 499)) == []
+
+
+async def test_a_one_line_note_typed_without_replying_answers_the_open_question(
+    emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig
+) -> None:
+    lee = emulator.user(1011, "Lee")
+    async with run_bot():
+        result = await storyboard_for(lee, SCRIPT)
+        await (await lee.press(result.message_id, result.callback_data[1]))
+        await lee.chat.wait_for(lambda m: m.force_reply)
+        await lee.send_text("make it faster")  # typed, not a reply
+        improved = await lee.chat.wait_for(lambda m: is_result(m) and m.message_id != result.message_id, timeout_s=10)
+        second = await storyboard_for(lee, "A brand new script\nwith two lines")  # multi-line: a script
+
+    assert "version 2" in (improved.text or "") and "pacing" in (improved.text or "")
+    assert "version 1" in (second.text or "")
+    assert await count_rows(config.database_url, "jobs") == 3
+    assert emulator.errors((400, 499)) == []
