@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import CallbackQuery, ForceReply, Message, ReplyParameters, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext
 from bot.keyboards import RateCallback, SkipCallback, build_rating_keyboard, parse_callback
@@ -30,31 +31,43 @@ async def on_callback(update: Update, context: BotContext) -> None:
         await _on_press(query, context)
 
 
+class _Answer:
+    """Answers a press once and remembers it did, so a failure after the toast cannot answer it twice."""
+
+    def __init__(self, query: CallbackQuery) -> None:
+        self.query = query
+        self.done = False
+
+    async def __call__(self, text: str) -> None:
+        await self.query.answer(text)
+        self.done = True
+
+
 async def _on_press(query: CallbackQuery, context: BotContext) -> None:
-    answered = False
+    answer = _Answer(query)
     try:
         parsed = parse_callback(query.data)
         if isinstance(parsed, RateCallback):
-            answered = await _rate(query, context, parsed)
+            await _rate(query, answer, context, parsed)
         elif isinstance(parsed, SkipCallback):
-            answered = await _skip(query, context, parsed)
+            await _skip(query, answer, context, parsed)
         else:
-            await query.answer(STALE)
-            answered = True
+            await answer(STALE)
     finally:
-        if not answered:  # never leave a button spinning, whatever went wrong
-            await query.answer("Sorry, something went wrong. Please try again.")
+        if not answer.done:  # never leave a button spinning, whatever went wrong
+            with contextlib.suppress(TelegramError):
+                await answer("Sorry, something went wrong. Please try again.")
 
 
-async def _rate(query: CallbackQuery, context: BotContext, pressed: RateCallback) -> bool:
+async def _rate(query: CallbackQuery, answer: _Answer, context: BotContext, pressed: RateCallback) -> None:
     services = context.services
     try:
         rated = await services.feedback.rate(
             user_id=query.from_user.id, version_id=pressed.version_id, rating=pressed.rating
         )
     except JobNotFoundError:
-        await query.answer(NOT_YOURS)
-        return True
+        await answer(NOT_YOURS)
+        return
     if rated.previous is None:
         toast = f"Thanks! You rated it {pressed.rating} ⭐."
     elif rated.previous == pressed.rating:
@@ -63,7 +76,7 @@ async def _rate(query: CallbackQuery, context: BotContext, pressed: RateCallback
         toast = f"Changed your rating from {rated.previous} to {pressed.rating} ⭐."
     if rated.wants_comment:
         toast += " What should change?" if rated.open_prompt is None else " Reply to my question above, or Skip."
-    await query.answer(toast)
+    await answer(toast)
     message = query.message if isinstance(query.message, Message) else None
     skip_id = rated.feedback.id if rated.wants_comment else None
     if rated.wants_comment and rated.open_prompt is None and message is not None:
@@ -77,27 +90,25 @@ async def _rate(query: CallbackQuery, context: BotContext, pressed: RateCallback
     if message is not None and rated.previous != pressed.rating:
         # Same rating again: the press that set it has drawn (or is drawing) this keyboard already.
         await _show_keyboard(message, rated.version.id, chosen=pressed.rating, skip_feedback_id=skip_id)
-    return True
 
 
-async def _skip(query: CallbackQuery, context: BotContext, pressed: SkipCallback) -> bool:
+async def _skip(query: CallbackQuery, answer: _Answer, context: BotContext, pressed: SkipCallback) -> None:
     prompt = await context.services.feedback.latest_prompt(user_id=query.from_user.id, feedback_id=pressed.feedback_id)
     if prompt is None:
-        await query.answer(NOT_YOURS)
-        return True
+        await answer(NOT_YOURS)
+        return
     if prompt.feedback.rating > LOW_RATING:
-        await query.answer("Nothing to skip: rate it 1 or 2 to ask for an improvement.")
-        return True
+        await answer("Nothing to skip: rate it 1 or 2 to ask for an improvement.")
+        return
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat_id if message is not None else query.from_user.id
     submitted = await _improve(context, prompt, comment=None, chat_id=chat_id, reply_to=None)
     if isinstance(submitted, str):
-        await query.answer(submitted)
-        return True
-    await query.answer("Improving it now." if submitted.created else f"Already on it: job {submitted.job.id}.")
+        await answer(submitted)
+        return
+    await answer("Improving it now." if submitted.created else f"Already on it: job {submitted.job.id}.")
     if message is not None:
         await _show_keyboard(message, prompt.feedback.version_id, chosen=prompt.feedback.rating, skip_feedback_id=None)
-    return True
 
 
 async def take_comment(update: Update, context: BotContext) -> bool:
@@ -108,14 +119,16 @@ async def take_comment(update: Update, context: BotContext) -> bool:
     if message is None or user is None or message.text is None:
         return False
     feedback = context.services.feedback
-    if message.reply_to_message is not None:
-        prompt = await feedback.find_prompt(
-            user_id=user.id, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
-        )
-    elif "\n" not in message.text.strip() and len(message.text) <= MAX_COMMENT_CHARS:
-        prompt = await feedback.waiting_prompt(user_id=user.id, chat_id=message.chat_id)
-    else:
-        prompt = None
+    # A press being handled may be asking its question right now: wait for it, so the question is on record.
+    async with context.services.press_locks.hold(user.id):
+        if message.reply_to_message is not None:
+            prompt = await feedback.find_prompt(
+                user_id=user.id, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+            )
+        elif "\n" not in message.text.strip() and len(message.text) <= MAX_COMMENT_CHARS:
+            prompt = await feedback.waiting_prompt(user_id=user.id, chat_id=message.chat_id)
+        else:
+            prompt = None
     if prompt is None:
         return False
     if prompt.answered_by is not None:
