@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
 from telegram import Update
 
 from bot.app import create_application
@@ -42,10 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="bring the database (DATABASE_URL) to the current schema")
     args = parser.parse_args(argv)
 
-    settings = CoreSettings.from_env()
-    telegram = TelegramSettings()
-    quiet = args.command in ("storyboard", "demo")
-    configure_logging(secrets=secrets_of(settings, telegram), level="WARNING" if quiet else None)
+    try:
+        settings = CoreSettings.from_env()
+        telegram = TelegramSettings()
+        quiet = args.command in ("storyboard", "demo")
+        configure_logging(secrets=secrets_of(settings, telegram), level="WARNING" if quiet else None)
+    except (ValidationError, ValueError) as exc:
+        print(f"bhiv-bot: bad setting: {settings_problem(exc)}", file=sys.stderr)
+        return 2
     try:
         if args.command == "run":
             return run(telegram, settings)
@@ -65,6 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def settings_problem(exc: Exception) -> str:
+    """One line naming the environment variable at fault (never echoing its value: it may be a secret)."""
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "?"
+        return f"{name}: {error['msg']}"
+    return str(exc).splitlines()[0]  # e.g. LOG_LEVEL: Unknown level: 'VERBOSE'
 
 
 def secrets_of(settings: CoreSettings, telegram: TelegramSettings) -> list[str]:
@@ -96,10 +110,7 @@ def run(telegram: TelegramSettings, settings: CoreSettings) -> int:
         print(SETUP_HINT, file=sys.stderr)
         return 2
     if telegram.webhook_url and not telegram.webhook_secret:
-        print(
-            "bhiv-bot: WEBHOOK_URL is set but WEBHOOK_SECRET is not; set both (1-256 of A-Z a-z 0-9 _ -).",
-            file=sys.stderr,
-        )
+        print(WEBHOOK_HINT, file=sys.stderr)
         return 2
     application = create_application(telegram, settings)
     if telegram.webhook_url:

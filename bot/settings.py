@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 TELEGRAM_DOWNLOAD_LIMIT_BYTES = 20 * 1024 * 1024  # the Bot API lets a bot download files up to 20 MB
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_FILE_URL = "https://api.telegram.org/file/bot"
@@ -34,6 +37,13 @@ class TelegramSettings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_as_telegram_takes_it(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not SECRET_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
+        return value
 
     @property
     def token(self) -> str | None:

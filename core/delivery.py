@@ -3,8 +3,8 @@
 A notification is marked sent the moment the sender returns, in its own short transaction, so a crash can
 repeat at most the one message that was in flight. The retry policy sits with the loop:
 - DeliveryRetryLaterError (flood control): wait exactly what the platform asked, then try again;
-- DeliveryTransientError or anything unexpected: exponential backoff (1 s, 2 s, ... 5 min) up to
-  ``outbox_max_attempts``, then the notification is dropped and logged;
+- DeliveryTransientError or anything unexpected: exponential backoff (1 s, 2 s, ... 5 min); a status edit or
+  failure note is dropped (and logged) after ``outbox_max_attempts``, an ack or a result after a day;
 - RecipientGoneError (the user blocked the bot): drop everything pending for that chat, mark the user blocked;
 - DeliveryRejectedError (the platform refused the payload): drop it and log an error (a bug to fix).
 """

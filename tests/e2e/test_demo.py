@@ -13,9 +13,11 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def run_cli(args: list[str], stdin: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], stdin: str, tmp_path: Path, *, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("LM_", "TELEGRAM_", "DATABASE_"))}
-    env |= {"DATA_DIR": str(tmp_path / "data"), "OPS_PORT": "0"}
+    env |= {"DATA_DIR": str(tmp_path / "data"), "OPS_PORT": "0"} | (extra_env or {})
     return subprocess.run(  # noqa: S603 - our own CLI
         [sys.executable, "-m", "bot.cli", *args],
         input=stdin,
@@ -102,3 +104,22 @@ async def test_demo_uses_the_lm_named_by_lm_base_url(tmp_path: Path) -> None:
     assert process.returncode == 0, err.decode()
     assert "Made by the language model." in out.decode()
     assert len(lm.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("WORKER_CONCURRENCY", "many", "WORKER_CONCURRENCY"),
+        ("LOG_LEVEL", "verbose", "Unknown level"),
+        ("WEBHOOK_SECRET", "has spaces!", "WEBHOOK_SECRET"),
+        ("ALLOWED_USER_IDS", "12,abc", "ALLOWED_USER_IDS"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it_never_a_traceback(
+    tmp_path: Path, name: str, value: str, says: str
+) -> None:
+    done = run_cli(["migrate"], "", tmp_path, extra_env={name: value})
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and says in done.stderr
+    assert value not in done.stderr or name == "LOG_LEVEL"  # a value may be a secret: not echoed
