@@ -4,8 +4,6 @@ the oracle) within 4096 characters."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,9 +14,8 @@ from bot.render import render_ack, render_jobs, render_result, render_status
 from core.errors import ScriptRejectedError
 from core.intake import clean_script, decode_script
 from core.storyboard import generate_local, parse_storyboard
-from core.types import JobRecord, VersionRecord
+from tests.fakes.records import make_job, make_version
 
-NOW = datetime(2026, 11, 28, tzinfo=UTC)
 SPECIALS = "<>&\"'_*[]()~`#+-=|{}.!\\\u200b\u200e\u200f\u202e\ufeff\n\t "
 texts = st.text(
     alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(SPECIALS), st.sampled_from("🎬👩‍🚀שלוםمرحبا")),
@@ -34,34 +31,6 @@ def accepted_by_telegram(html: str) -> bool:
     return True
 
 
-def job(**overrides: object) -> JobRecord:
-    values: dict[str, object] = dict(
-        id="k7m2q9xw4t",
-        user_id=1,
-        script_id=1,
-        kind="generate",
-        parent_version_id=None,
-        feedback_id=None,
-        request_key=None,
-        status="failed",
-        attempts=1,
-        available_at=NOW,
-        lease_expires_at=None,
-        worker_id=None,
-        stage=None,
-        error="x",
-        chat_id=1,
-        ack_message_id=None,
-        ack_status=None,
-        created_at=NOW,
-        started_at=None,
-        finished_at=None,
-        updated_at=NOW,
-    )
-    values.update(overrides)
-    return JobRecord(**values)  # type: ignore[arg-type]
-
-
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(texts)
 def test_any_text_is_refused_with_a_reason_or_becomes_a_renderable_storyboard(text: str) -> None:
@@ -72,27 +41,19 @@ def test_any_text_is_refused_with_a_reason_or_becomes_a_renderable_storyboard(te
         return
     board = generate_local(script)
     assert parse_storyboard(board.to_json()) == board  # raw text survives the JSON
-    version = VersionRecord(
-        1,
-        "k7m2q9xw4t",
-        1,
-        1,
-        board.to_json(),
-        board.generation_method,
-        board.title,
-        board.scene_count,
-        board.total_duration,
-        1,
-        NOW,
-    )
-    rendered = render_result(job(status="done"), version, board)
+    version = make_version(board.to_json(), generation_method=board.generation_method)
+    rendered = render_result(make_job(status="done"), version, board)
     assert accepted_by_telegram(rendered), rendered
 
 
 @settings(max_examples=200, deadline=None)
 @given(texts)
 def test_failure_reasons_and_ids_of_any_shape_render_as_valid_html(text: str) -> None:
-    for rendered in (render_ack(job(error=text)), render_status(job(error=text)), render_jobs([job(error=text)])):
+    for rendered in (
+        render_ack(make_job(status="failed", error=text)),
+        render_status(make_job(status="failed", error=text)),
+        render_jobs([make_job(status="failed", error=text)]),
+    ):
         assert accepted_by_telegram(rendered), rendered
 
 
