@@ -1,0 +1,316 @@
+"""What the figures share: the bots under test (in-process and as a process), their settings, the database
+helpers and the run context.
+
+In-process bots run on the benchmark's event loop exactly as ``tests/e2e`` runs them (``create_application`` and
+``running``). Their settings are the shipped defaults plus what a figure names, whatever the environment says
+(``model_construct`` reads no environment variables); a bot process gets the same: the bot's own variables are
+dropped from the environment it inherits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy import insert, update
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+from bot.app import create_application, running
+from bot.settings import TelegramSettings
+from core.ids import new_job_id
+from core.services import CoreSettings, Services, create_services
+from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
+from core.types import Author, ScriptSubmission
+from storage.tables import jobs, outbox, scripts, users
+from tests.bench.emulator_side import EmulatorSide
+
+logger = logging.getLogger(__name__)
+
+TOKEN = "424242:BENCH-token_0"
+SCRIPT = (
+    "INT. KITCHEN - NIGHT\n"
+    "A kettle starts to whistle while the cat watches from the fridge.\n"
+    "Maya pours two cups and slides one across the table.\n"
+    "EXT. BALCONY - LATER\n"
+    "They drink in silence as the city lights flicker below."
+)
+POSTGRES_URL_ENV = "BHIV_BENCH_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def cpu_s() -> float:
+    """CPU seconds this process (the in-process bot, all its threads) has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def say(message: str) -> None:
+    """Progress and diagnostics go to stderr; stdout carries only the figures."""
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Bench:
+    """One benchmark run: its options, the emulator process, a scratch folder and fresh user ids."""
+
+    quick: bool
+    emulator: EmulatorSide
+    workdir: Path
+    _user_ids: Iterator[int] = field(default_factory=lambda: itertools.count(10_000_001))
+    _db_count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def users(self, n: int) -> list[int]:
+        """``n`` users the emulator and the bots have never seen."""
+        return [next(self._user_ids) for _ in range(n)]
+
+    def sqlite_url(self, label: str) -> str:
+        return f"sqlite+aiosqlite:///{self.workdir / f'{label}-{next(self._db_count)}.db'}"
+
+
+@contextlib.asynccontextmanager
+async def open_bench(*, quick: bool) -> AsyncIterator[Bench]:
+    workdir = Path(tempfile.mkdtemp(prefix="bhiv-bench-"))
+    try:
+        async with EmulatorSide.start(TOKEN) as emulator:
+            yield Bench(quick=quick, emulator=emulator, workdir=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+
+
+SETTINGS_CLASSES = (TelegramSettings, StorageSettings, LMSettings, JobSettings, AccessSettings)
+
+
+def telegram_settings(emulator: EmulatorSide) -> TelegramSettings:
+    return TelegramSettings.model_construct(
+        telegram_bot_token=SecretStr(TOKEN),
+        telegram_api_base_url=emulator.base_url,
+        telegram_api_file_url=emulator.file_url,
+        ops_port=0,
+    )
+
+
+def core_settings(database_url: str, *, lm_base_url: str | None = None) -> CoreSettings:
+    """The shipped defaults (``WORKER_CONCURRENCY=4`` and all), on ``database_url``."""
+    return CoreSettings(
+        storage=StorageSettings.model_construct(database_url=database_url),
+        lm=LMSettings.model_construct(lm_base_url=lm_base_url),
+        jobs=JobSettings.model_construct(),
+        access=AccessSettings.model_construct(),
+    )
+
+
+def bot_environment(**values: str) -> dict[str, str]:
+    """This process's environment without any of the bot's settings, plus ``values``."""
+    names = {name.upper() for settings in SETTINGS_CLASSES for name in settings.model_fields}
+    names |= {"LOG_LEVEL", "LOG_FORMAT"}
+    return {key: value for key, value in os.environ.items() if key.upper() not in names} | values
+
+
+# --- bots in this process ---------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def bhiv_bot(bench: Bench, database_url: str) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    application = create_application(telegram_settings(bench.emulator), core_settings(database_url))
+    async with running(application) as app:
+        yield app
+
+
+async def _echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is not None and message.text:
+        await message.reply_text(message.text)
+
+
+@contextlib.asynccontextmanager
+async def echo_bot(bench: Bench) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    """The peer: python-telegram-bot with its default settings and one handler that echoes the text."""
+    application = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(bench.emulator.base_url)
+        .base_file_url(bench.emulator.file_url)
+        .build()
+    )
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, _echo))
+    async with running(application) as app:
+        yield app
+
+
+# --- the database -----------------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def core_services(database_url: str, *, lm_base_url: str | None = None) -> AsyncIterator[Services]:
+    """The core services alone (no Telegram); the workers are not started."""
+    services = await create_services(core_settings(database_url, lm_base_url=lm_base_url), worker_name="bench")
+    try:
+        yield services
+    finally:
+        await services.aclose()
+
+
+def submission(user_id: int, message_id: int = 1, text: str = SCRIPT) -> ScriptSubmission:
+    return ScriptSubmission(
+        author=Author(user_id=user_id, name=f"User {user_id}"), chat_id=user_id, message_id=message_id, text=text
+    )
+
+
+async def mark_sent(services: Services, kinds: tuple[str, ...]) -> None:
+    """As if every notification of these kinds had gone out already."""
+    async with services.engine.begin() as conn:
+        await conn.execute(update(outbox).where(outbox.c.kind.in_(kinds)).values(status="sent"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """One job waiting in the queue, and what it hangs on."""
+
+    number: int  # the script's id
+    user: int
+    job: str
+    text: str
+    now: datetime
+
+    def user_row(self) -> dict[str, object]:
+        return {"id": self.user, "name": f"User {self.user}", "first_seen_at": self.now, "last_seen_at": self.now}
+
+    def script_row(self) -> dict[str, object]:
+        sha256 = hashlib.sha256(self.text.encode()).hexdigest()
+        return {
+            "id": self.number,
+            "user_id": self.user,
+            "source": "text",
+            "sha256": sha256,
+            "text": self.text,
+            "char_count": len(self.text),
+            "chat_id": self.user,
+            "message_id": 1,
+            "created_at": self.now,
+        }
+
+    def job_row(self) -> dict[str, object]:
+        return {
+            "id": self.job,
+            "user_id": self.user,
+            "script_id": self.number,
+            "kind": "generate",
+            "request_key": f"msg:{self.user}:1",
+            "status": "queued",
+            "stage": "queued",
+            "available_at": self.now,
+            "chat_id": self.user,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+
+    def ack_row(self) -> dict[str, object]:
+        return {
+            "chat_id": self.user,
+            "kind": "ack",
+            "payload": '{"reply_to": 1}',
+            "job_id": self.job,
+            "dedupe_key": f"ack:{self.job}",
+            "status": "sent",
+            "attempts": 1,
+            "next_try_at": self.now,
+            "created_at": self.now,
+            "sent_at": self.now,
+        }
+
+
+async def queue_in_bulk(database_url: str, user_ids: list[int], text: str = SCRIPT) -> None:
+    """One queued job per user, its ack already sent: what JobService.submit leaves behind, written with four
+    multi-row INSERTs (submit itself manages ~100/s here; see the submit figures)."""
+    now = datetime.now(UTC)
+    rows = [_Queued(n, user, new_job_id(), text, now) for n, user in enumerate(user_ids, start=1)]
+    async with core_services(database_url) as services, services.engine.begin() as conn:
+        await conn.execute(insert(users), [row.user_row() for row in rows])
+        await conn.execute(insert(scripts), [row.script_row() for row in rows])
+        await conn.execute(insert(jobs), [row.job_row() for row in rows])
+        await conn.execute(insert(outbox), [row.ack_row() for row in rows])
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
+
+
+@contextlib.asynccontextmanager
+async def throwaway_postgres() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database on the server of ``BHIV_BENCH_POSTGRES_URL``, dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(postgres_admin_url())
+    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"bhiv_bench_{uuid.uuid4().hex[:12]}"
+    async with await psycopg.AsyncConnection.connect(plain, autocommit=True) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with await psycopg.AsyncConnection.connect(plain, autocommit=True) as conn:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- the bot as a process ---------------------------------------------------------------------------------------
+
+
+def bot_command() -> list[str]:
+    script = Path(sys.executable).with_name("bhiv-bot")
+    return [str(script), "run"] if script.exists() else [sys.executable, "-m", "bot.cli", "run"]
+
+
+@contextlib.asynccontextmanager
+async def bot_process(bench: Bench, database_url: str, **env: str) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """``bhiv-bot run`` against the emulator; stopped with SIGTERM (as Docker does) on exit."""
+    variables = bot_environment(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=bench.emulator.base_url,
+        TELEGRAM_API_FILE_URL=bench.emulator.file_url,
+        DATABASE_URL=database_url,
+        DATA_DIR=str(bench.workdir),
+        OPS_PORT="0",
+        LOG_LEVEL="WARNING",
+        **env,
+    )
+    log = (bench.workdir / f"bot-{time.monotonic_ns()}.log").open("wb")
+    process = subprocess.Popen(bot_command(), env=variables, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            await asyncio.to_thread(process.wait, 15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            await asyncio.to_thread(process.wait)
+        log.close()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size from /proc/<pid>/status (VmRSS, kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
