@@ -79,7 +79,9 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
         .token(token)
         .base_url(telegram.telegram_api_base_url)
         .base_file_url(telegram.telegram_api_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=telegram.telegram_max_retries))
+        # One message a second under Telegram's 30/s: the same bucket exactly would meet timing jitter with 429s,
+        # and each 429 stops every request for the retry_after.
+        .rate_limiter(AIORateLimiter(overall_max_rate=29, max_retries=telegram.telegram_max_retries))
         .concurrent_updates(telegram.concurrent_updates)
         .context_types(ContextTypes(context=BotContext))
         .post_init(post_init)

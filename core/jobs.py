@@ -116,7 +116,9 @@ class JobService:
             if existing is None:
                 raise
             return existing
-        self._wake_all()
+        # One new job needs one worker; the ack is delivered by the caller (deliver_now), and the outbox loop
+        # finds it by polling should that fail, so the loop is not woken for it.
+        self.jobs_waiting.notify_one()
         job = submitted.job
         JOBS_SUBMITTED.labels(job.kind).inc()
         logger.info("job %s (%s) queued for user %s", job.id, job.kind, job.user_id)
@@ -446,10 +448,6 @@ class JobService:
                 job_id=job_id,
                 dedupe_key=f"failed:{job_id}",
             )
-
-    def _wake_all(self) -> None:
-        self.jobs_waiting.notify()
-        self.outbox_waiting.notify()
 
 
 def _minutes(seconds: float) -> str:
