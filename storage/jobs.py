@@ -3,7 +3,6 @@ the caller owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, select, update
@@ -272,7 +271,3 @@ async def get_version(conn: AsyncConnection, version_id: int) -> VersionRecord |
 async def version_for_job(conn: AsyncConnection, job_id: str) -> VersionRecord | None:
     row = (await conn.execute(select(versions).where(versions.c.job_id == job_id))).first()
     return VersionRecord.from_row(row) if row else None
-
-
-async def job_ids_with_status(conn: AsyncConnection, status: str) -> Sequence[str]:
-    return list((await conn.execute(select(jobs.c.id).where(jobs.c.status == status))).scalars())

@@ -126,16 +126,6 @@ async def drop_chat(conn: AsyncConnection, chat_id: int, *, error: str) -> int:
     return result.rowcount
 
 
-async def get(conn: AsyncConnection, outbox_id: int) -> OutboxRecord | None:
-    row = (await conn.execute(select(outbox).where(outbox.c.id == outbox_id))).first()
-    return OutboxRecord.from_row(row) if row else None
-
-
-async def oldest_pending_time(conn: AsyncConnection) -> datetime | None:
-    stmt = select(outbox.c.created_at).where(outbox.c.status == "pending").order_by(outbox.c.id).limit(1)
-    return (await conn.execute(stmt)).scalar_one_or_none()
-
-
 async def release_leases(conn: AsyncConnection) -> int:
     """Free every lease: at start, all of them belong to a sender that died (there is one sender)."""
     stmt = (
