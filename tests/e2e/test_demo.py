@@ -56,26 +56,54 @@ def test_demo_chat_makes_rates_and_improves_a_storyboard(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
 
 
-def test_run_without_a_token_says_where_to_get_one(tmp_path: Path) -> None:
-    done = run_cli(["run"], "", tmp_path)
+def run_main(
+    args: list[str], stdin: bytes, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """The CLI in this process (a subprocess costs seconds of imports): exit code, stdout, stderr."""
+    import io
+    import logging
 
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1
-    assert "@BotFather" in done.stderr and "bhiv-bot demo" in done.stderr
+    from bot.cli import main
+
+    for name in ("TELEGRAM_BOT_TOKEN", "LM_BASE_URL", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        code = main(args)
+    finally:
+        root.handlers[:], root.level = saved
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_storyboard_command_prints_the_json_for_stdin(tmp_path: Path) -> None:
-    done = run_cli(["storyboard", "-"], "One <b>\n\nTwo & three\n", tmp_path)
+def test_run_without_a_token_says_where_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_main(["run"], b"", monkeypatch, capsys)
 
-    assert done.returncode == 0, done.stderr
-    assert '"text": "One <b>"' in done.stdout and '"start_time": 3.0' in done.stdout
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "@BotFather" in err and "bhiv-bot demo" in err
 
 
-def test_storyboard_command_refuses_an_empty_script_in_one_line(tmp_path: Path) -> None:
-    done = run_cli(["storyboard", "-"], "  \n\n", tmp_path)
+def test_storyboard_command_prints_the_json_for_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(["storyboard", "-"], b"One <b>\n\nTwo & three\n", monkeypatch, capsys)
 
-    assert done.returncode == 1
-    assert "empty" in done.stderr and "Traceback" not in done.stderr
+    assert code == 0, err
+    assert '"text": "One <b>"' in out and '"start_time": 3.0' in out
+
+
+def test_storyboard_command_refuses_an_empty_script_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_main(["storyboard", "-"], b"  \n\n", monkeypatch, capsys)
+
+    assert code == 1
+    assert "empty" in err and "Traceback" not in err
 
 
 async def test_demo_uses_the_lm_named_by_lm_base_url(tmp_path: Path) -> None:
@@ -116,19 +144,10 @@ async def test_demo_uses_the_lm_named_by_lm_base_url(tmp_path: Path) -> None:
 def test_a_bad_setting_is_one_line_naming_it_never_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str, says: str
 ) -> None:
-    import logging
-
-    from bot.cli import main
-
     monkeypatch.setenv(name, value)
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
-        code = main(["migrate"])
-    finally:
-        root.handlers[:], root.level = saved
 
-    err = capsys.readouterr().err
+    code, _, err = run_main(["migrate"], b"", monkeypatch, capsys)
+
     assert code == 2
     assert err.count("\n") == 1 and says in err
     assert value not in err or name == "LOG_LEVEL"  # a value may be a secret: not echoed

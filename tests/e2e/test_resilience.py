@@ -56,7 +56,7 @@ async def test_429s_and_502s_on_every_send_still_deliver_everything_once(
     emulator: BotAPIEmulator, run_bot: RunBot
 ) -> None:
     emulator.faults.set(methods=SENDING_METHODS, p_429=0.2, retry_after=1, p_5xx=0.05, seed=7)
-    users = [emulator.user(3100 + n, f"U{n}") for n in range(6)]
+    users = [emulator.user(3100 + n, f"U{n}") for n in range(4)]
     async with run_bot():
         for user in users:
             await user.send_text(f"Scene for {user.id}\nAnother line")

@@ -35,7 +35,7 @@ def tally(emulator: BotAPIEmulator, users: list[int], predicate) -> Counter[int]
 
 
 async def test_sigkill_before_during_and_after_the_pipeline_loses_nothing(tmp_path: Path) -> None:
-    async with BotAPIEmulator(token="777001:crash-test") as emulator, FakeLM(latency_s=1.5) as lm:
+    async with BotAPIEmulator(token="777001:crash-test") as emulator, FakeLM(latency_s=1.0) as lm:
         bot = BotProcess(
             emulator,
             f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}",
@@ -53,7 +53,7 @@ async def test_sigkill_before_during_and_after_the_pipeline_loses_nothing(tmp_pa
 
             await bot.start()
             await asyncio.sleep(2.5)
-            await bot.kill()  # 2: mid-pipeline (the LM takes 1.5 s a call)
+            await bot.kill()  # 2: mid-pipeline (the LM takes 1 s a call, start-up about 2 s)
 
             await bot.start()
             await eventually(lambda: sum(tally(emulator, ids, is_result).values()) >= 3, 60)
