@@ -21,7 +21,7 @@ from tests.fakes.sender import FakeSender
 
 pytestmark = pytest.mark.slow
 
-SUBMITS = 100
+SUBMITS = 60
 
 
 async def statuses(engine: AsyncEngine) -> Counter[str]:
@@ -38,7 +38,7 @@ async def test_sqlite_many_concurrent_writers_never_see_database_is_locked(engin
     await pool.start()
     await delivery.start()
     try:
-        # 100 submits from 50 users at once, while 8 workers claim and complete and the outbox delivers
+        # 60 submits from 50 users at once, while 8 workers claim and complete and the outbox delivers
         results = await asyncio.gather(
             *(service.submit(submission(user_id=n % 50 + 1)) for n in range(SUBMITS)), return_exceptions=True
         )
