@@ -3,33 +3,50 @@ the caller owns the transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from storage.records import JobRecord, ScriptRecord, VersionRecord
 from storage.tables import jobs, scripts, users, versions
-from storage.upsert import insert_for
+from storage.types import UTCDateTime
+from storage.upsert import Insert, PerDialect
 
 ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled")
 
 
-async def upsert_user(conn: AsyncConnection, *, user_id: int, name: str, username: str | None, now: datetime) -> None:
-    stmt = insert_for(conn, users).values(
-        id=user_id, name=name[:255], username=username, first_seen_at=now, last_seen_at=now, blocked=False
-    )
-    stmt = stmt.on_conflict_do_update(
+def _build_upsert_user(insert: Callable[[Table], Insert]) -> Executable:
+    stmt = insert(users)
+    return stmt.on_conflict_do_update(
         index_elements=[users.c.id],
         set_={
             "name": stmt.excluded.name,
             "username": stmt.excluded.username,
-            "last_seen_at": now,
+            "last_seen_at": stmt.excluded.last_seen_at,
             "blocked": False,
         },
     )
-    await conn.execute(stmt)
+
+
+_UPSERT_USER = PerDialect(_build_upsert_user)
+_INSERT_SCRIPT = scripts.insert().returning(scripts.c.id)
+_INSERT_JOB = jobs.insert().returning(*jobs.c)
+_COUNT_USER_JOBS = select(
+    func.count().filter(jobs.c.status.in_(ACTIVE)),
+    func.count().filter(jobs.c.created_at >= bindparam("since", type_=UTCDateTime())),
+).where(
+    jobs.c.user_id == bindparam("user_id"),
+    (jobs.c.status.in_(ACTIVE)) | (jobs.c.created_at >= bindparam("since", type_=UTCDateTime())),
+)
+
+
+async def upsert_user(conn: AsyncConnection, *, user_id: int, name: str, username: str | None, now: datetime) -> None:
+    values = {"id": user_id, "name": name[:255], "username": username, "first_seen_at": now, "last_seen_at": now}
+    await conn.execute(_UPSERT_USER(conn), values | {"blocked": False})
 
 
 async def set_user_blocked(conn: AsyncConnection, user_id: int, *, blocked: bool) -> None:
@@ -42,22 +59,16 @@ async def find_job_by_request(conn: AsyncConnection, request_key: str) -> JobRec
 
 
 async def insert_script(conn: AsyncConnection, **values: object) -> int:
-    result = await conn.execute(scripts.insert().values(**values).returning(scripts.c.id))
-    return int(result.scalar_one())
+    return int((await conn.execute(_INSERT_SCRIPT, values)).scalar_one())
 
 
 async def insert_job(conn: AsyncConnection, **values: object) -> JobRecord:
-    row = (await conn.execute(jobs.insert().values(**values).returning(*jobs.c))).one()
-    return JobRecord.from_row(row)
+    return JobRecord.from_row((await conn.execute(_INSERT_JOB, values)).one())
 
 
 async def count_user_jobs(conn: AsyncConnection, user_id: int, *, since: datetime) -> tuple[int, int]:
     """(active jobs, jobs created since ``since``) for one user, in one query."""
-    stmt = select(
-        func.count().filter(jobs.c.status.in_(ACTIVE)),
-        func.count().filter(jobs.c.created_at >= since),
-    ).where(jobs.c.user_id == user_id, (jobs.c.status.in_(ACTIVE)) | (jobs.c.created_at >= since))
-    active, recent = (await conn.execute(stmt)).one()
+    active, recent = (await conn.execute(_COUNT_USER_JOBS, {"user_id": user_id, "since": since})).one()
     return int(active), int(recent)
 
 

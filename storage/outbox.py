@@ -10,7 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.records import OutboxRecord
 from storage.tables import outbox
-from storage.upsert import insert_for
+from storage.upsert import PerDialect
+
+_ENQUEUE = PerDialect(
+    lambda insert: insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(outbox.c.id)
+)
 
 
 async def enqueue(
@@ -35,10 +39,7 @@ async def enqueue(
         "next_try_at": now,
         "created_at": now,
     }
-    stmt = insert_for(conn, outbox).values(**values).returning(outbox.c.id)
-    if dedupe_key is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
-    return (await conn.execute(stmt)).scalar_one_or_none()
+    return (await conn.execute(_ENQUEUE(conn), values)).scalar_one_or_none()
 
 
 async def due_heads(conn: AsyncConnection, *, now: datetime, limit: int) -> list[OutboxRecord]:
