@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from telegram.ext import Application, CallbackContext, ExtBot
+from telegram.ext import CallbackContext, ExtBot
 
 from bot.locks import KeyedLocks
 from bot.ops import OpsServer
@@ -42,6 +42,3 @@ class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):  # type: igno
     @property
     def services(self) -> BotServices:
         return self.application.bot_data[SERVICES_KEY]
-
-
-BotApplication = Application[ExtBot[None], BotContext, dict, dict, dict, object]  # type: ignore[type-arg]

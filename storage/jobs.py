@@ -16,7 +16,6 @@ from storage.types import UTCDateTime
 from storage.upsert import Insert, PerDialect
 
 ACTIVE = ("queued", "running")
-FINISHED = ("done", "failed", "cancelled")
 
 
 def _build_upsert_user(insert: Callable[[Table], Insert]) -> Executable:
