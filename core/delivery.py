@@ -28,7 +28,7 @@ from core.errors import (
 )
 from core.metrics import NOTIFICATIONS
 from core.settings import JobSettings
-from core.types import JobRecord, OutboxRecord, VersionRecord
+from core.types import JobRecord, OutboxRecord, Submitted, VersionRecord
 from core.wakeup import Wakeup
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
@@ -166,6 +166,27 @@ class Delivery:
         finally:
             self._in_flight_ids.discard(outbox_id)
 
+    async def deliver_ack(self, submitted: Submitted) -> bool:
+        """Deliver a just-submitted job's ack: at once when submit() leased it already (no read needed),
+        otherwise as deliver_now does."""
+        if submitted.ack_outbox_id is None:
+            return False
+        if submitted.ack is None:
+            return await self.deliver_now(submitted.ack_outbox_id)
+        job = submitted.job
+        notification = Notification(
+            submitted.ack_outbox_id,
+            job.chat_id,
+            "ack",
+            attempts=1,
+            created_at=job.created_at,
+            job=job,
+            queue_position=submitted.ack.queue_position,
+            payload={"reply_to": submitted.ack.reply_to},
+        )
+        await self._deliver(notification)
+        return True
+
     async def deliver_now(self, outbox_id: int) -> bool:
         """Lease one notification and deliver it; False when somebody else has it or it is done."""
         now = self.clock.now()
@@ -178,26 +199,31 @@ class Delivery:
             async with self.engine.begin() as conn:
                 await outbox_queries.mark_sent(conn, row.id, message_id=None, now=self.clock.now())
             return True
+        await self._deliver(notification)
+        return True
+
+    async def _deliver(self, notification: Notification) -> None:
+        """Hand a leased notification to the sender, and record what came of it."""
+        kind = notification.kind
         try:
             message_id = await self.sender.deliver(notification)
         except DeliveryRetryLaterError as exc:
-            NOTIFICATIONS.labels(row.kind, "retry_later").inc()
+            NOTIFICATIONS.labels(kind, "retry_later").inc()
             await self._reschedule(notification, exc.retry_after_s, f"flood control: {exc}", refund_attempt=True)
         except RecipientGoneError as exc:
-            NOTIFICATIONS.labels(row.kind, "recipient_gone").inc()
+            NOTIFICATIONS.labels(kind, "recipient_gone").inc()
             await self._recipient_gone(notification, str(exc))
         except DeliveryRejectedError as exc:
-            NOTIFICATIONS.labels(row.kind, "rejected").inc()
-            logger.error("outbox %s (%s, job %s) rejected: %s", row.id, row.kind, _job_id(notification), exc)
+            NOTIFICATIONS.labels(kind, "rejected").inc()
+            logger.error("outbox %s (%s, job %s) rejected: %s", notification.id, kind, _job_id(notification), exc)
             async with self.engine.begin() as conn:
-                await outbox_queries.drop(conn, row.id, error=str(exc))
+                await outbox_queries.drop(conn, notification.id, error=str(exc))
         except Exception as exc:  # transient by default: the network, a 5xx, a bug in the sender
-            NOTIFICATIONS.labels(row.kind, "transient_error").inc()
+            NOTIFICATIONS.labels(kind, "transient_error").inc()
             await self._backoff(notification, exc)
         else:
-            NOTIFICATIONS.labels(row.kind, "sent").inc()
+            NOTIFICATIONS.labels(kind, "sent").inc()
             await self._sent(notification, message_id)
-        return True
 
     async def _load(self, row: OutboxRecord) -> Notification:
         data = json.loads(row.payload)

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.batching import Batcher
 from core.clock import Clock, SystemClock
+from core.delivery import LEASE_S as SEND_LEASE_S
 from core.errors import JobNotFoundError, JobStateError, QuotaExceededError
 from core.ids import new_job_id, normalize_job_id
 from core.intake import clean_script
 from core.metrics import JOB_FAILURES, JOBS_SUBMITTED
 from core.settings import JobSettings
 from core.storyboard import Storyboard, parse_storyboard
-from core.types import JobRecord, ScriptSubmission, Submitted, VersionRecord
+from core.types import Author, JobRecord, LeasedAck, ScriptSubmission, Submitted, VersionRecord
 from core.wakeup import Wakeup
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
@@ -44,6 +46,23 @@ class JobInputs:
     comment: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One job to queue: a new script (``author`` and ``script`` set) or an improvement of a stored one."""
+
+    user_id: int
+    chat_id: int
+    request_key: str
+    reply_to: int | None
+    take_ack: bool = False  # lease the ack to the caller, who sends it at once
+    kind: str = "generate"
+    author: Author | None = None
+    script: dict[str, object] | None = None  # the scripts row to insert, for kind "generate"
+    script_id: int | None = None  # the script to improve, for kind "improve"
+    parent_version_id: int | None = None
+    feedback_id: int | None = None
+
+
 FAILED_FOR_USER = "Something went wrong on our side while making this storyboard. Please send the script again."
 FAILED_IMPROVEMENT_FOR_USER = (
     "Something went wrong on our side while improving this storyboard. Rate it again to ask once more."
@@ -58,141 +77,42 @@ class JobService:
         self.clock = clock or SystemClock()
         self.jobs_waiting = Wakeup()  # nudged when a job may be claimable
         self.outbox_waiting = Wakeup()  # nudged when a notification was queued
+        self._submitter = Batcher(self._submit_many, name="submit")
 
     # -- intake -------------------------------------------------------------------------------------------
 
-    async def submit(self, submission: ScriptSubmission) -> Submitted:
+    async def submit(self, submission: ScriptSubmission, *, take_ack: bool = False) -> Submitted:
         """Store the script and its job; the same chat message submitted again returns the first job.
 
-        One short transaction, optimistic about duplicates: the script's unique origin key refuses a second
-        copy, and only then is the first job looked up.
+        Concurrent submissions share one transaction (group commit, see core.batching): under load a submit
+        costs a share of a few statements rather than a transaction of its own. With ``take_ack`` the caller
+        promises to send the ack at once (Delivery.deliver_ack): it comes back leased, so the outbox loop leaves
+        it alone and sending it needs no read.
         """
         text = clean_script(
             submission.text, max_chars=self.settings.max_script_chars, max_scenes=self.settings.max_scenes
         )
-        request_key = f"msg:{submission.chat_id}:{submission.message_id}"
-        now = self.clock.now()
-
-        async def store(conn: AsyncConnection) -> Submitted:
-            author = submission.author
-            await job_queries.upsert_user(
-                conn, user_id=author.user_id, name=author.name, username=author.username, now=now
-            )
-            script_id = await job_queries.insert_script(
-                conn,
+        author = submission.author
+        return await self._submitter(
+            _Request(
                 user_id=author.user_id,
-                source=submission.source,
-                file_name=submission.file_name,
-                sha256=hashlib.sha256(text.encode()).hexdigest(),
-                text=text,
-                char_count=len(text),
                 chat_id=submission.chat_id,
-                message_id=submission.message_id,
-                created_at=now,
-            )
-            await self._check_quota(conn, author.user_id, now)
-            return await self._enqueue_job(
-                conn,
-                user_id=author.user_id,
-                script_id=script_id,
-                chat_id=submission.chat_id,
-                request_key=request_key,
+                request_key=f"msg:{submission.chat_id}:{submission.message_id}",
                 reply_to=submission.message_id,
-                now=now,
+                take_ack=take_ack,
+                author=author,
+                script={
+                    "user_id": author.user_id,
+                    "source": submission.source,
+                    "file_name": submission.file_name,
+                    "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                    "text": text,
+                    "char_count": len(text),
+                    "chat_id": submission.chat_id,
+                    "message_id": submission.message_id,
+                },
             )
-
-        return await self._store_once(request_key, store)
-
-    async def _store_once(
-        self, request_key: str, store: Callable[[AsyncConnection], Awaitable[Submitted]]
-    ) -> Submitted:
-        """Run ``store`` in one write transaction. A request stored before is refused by a unique key (the
-        script's origin, the job's request key), and then the first job is returned instead."""
-        try:
-            async with self.engine.begin() as conn:
-                submitted = await store(conn)
-        except IntegrityError:
-            existing = await self._find_request(request_key)
-            if existing is None:
-                raise
-            return existing
-        # One new job needs one worker; the ack is delivered by the caller (deliver_now), and the outbox loop
-        # finds it by polling should that fail, so the loop is not woken for it.
-        self.jobs_waiting.notify_one()
-        job = submitted.job
-        JOBS_SUBMITTED.labels(job.kind).inc()
-        logger.info("job %s (%s) queued for user %s", job.id, job.kind, job.user_id)
-        return submitted
-
-    async def _find_request(self, request_key: str) -> Submitted | None:
-        async with self.reader.connect() as conn:
-            existing = await job_queries.find_job_by_request(conn, request_key)
-        return Submitted(existing, False, None) if existing is not None else None
-
-    async def queue_position(self, job: JobRecord) -> int | None:
-        """1 for the next job to be claimed; None unless the job is queued."""
-        if job.status != "queued":
-            return None
-        async with self.reader.connect() as conn:
-            return await job_queries.queue_position(conn, job)
-
-    async def _check_quota(self, conn: AsyncConnection, user_id: int, now: datetime) -> None:
-        active, last_hour = await job_queries.count_user_jobs(conn, user_id, since=now - HOUR)
-        if active >= self.settings.max_active_jobs_per_user:
-            raise QuotaExceededError(
-                f"You already have {active} storyboards in the works; the limit is "
-                f"{self.settings.max_active_jobs_per_user}. Please wait for one to finish (see /jobs)."
-            )
-        if last_hour >= self.settings.max_jobs_per_hour:
-            oldest = await job_queries.oldest_recent_job_time(conn, user_id, since=now - HOUR)
-            wait_s = max(1.0, ((oldest or now) + HOUR - now).total_seconds())
-            raise QuotaExceededError(
-                f"You have sent {last_hour} scripts in the last hour; the limit is "
-                f"{self.settings.max_jobs_per_hour}. Please try again in {_minutes(wait_s)}.",
-                retry_after_s=wait_s,
-            )
-
-    async def _enqueue_job(
-        self,
-        conn: AsyncConnection,
-        *,
-        user_id: int,
-        script_id: int,
-        chat_id: int,
-        request_key: str,
-        reply_to: int | None,
-        now: datetime,
-        kind: str = "generate",
-        parent_version_id: int | None = None,
-        feedback_id: int | None = None,
-    ) -> Submitted:
-        job = await job_queries.insert_job(
-            conn,
-            id=new_job_id(),
-            user_id=user_id,
-            script_id=script_id,
-            kind=kind,
-            parent_version_id=parent_version_id,
-            feedback_id=feedback_id,
-            request_key=request_key,
-            status="queued",
-            attempts=0,
-            stage="queued",
-            available_at=now,
-            chat_id=chat_id,
-            created_at=now,
-            updated_at=now,
         )
-        ack_id = await outbox_queries.enqueue(
-            conn,
-            chat_id=chat_id,
-            kind="ack",
-            payload={"reply_to": reply_to},
-            now=now,
-            job_id=job.id,
-            dedupe_key=f"ack:{job.id}",
-        )
-        return Submitted(job, True, ack_id)
 
     async def submit_improvement(
         self,
@@ -209,24 +129,151 @@ class JobService:
         existing = await self._find_request(request_key)
         if existing is not None:
             return existing
-        now = self.clock.now()
-
-        async def store(conn: AsyncConnection) -> Submitted:
-            await self._check_quota(conn, user_id, now)
-            return await self._enqueue_job(
-                conn,
+        return await self._submitter(
+            _Request(
                 user_id=user_id,
-                script_id=version.script_id,
                 chat_id=chat_id,
                 request_key=request_key,
                 reply_to=reply_to,
-                now=now,
                 kind="improve",
+                script_id=version.script_id,
                 parent_version_id=version.id,
                 feedback_id=feedback_id,
             )
+        )
 
-        return await self._store_once(request_key, store)
+    async def _submit_many(self, requests: Sequence[_Request]) -> list[Submitted | Exception]:
+        """Store a batch in one write transaction. A request stored before is refused by a unique key (the
+        script's origin, the job's request key): then each request is stored on its own, and the one refused
+        returns the first job instead."""
+        try:
+            async with self.engine.begin() as conn:
+                outcomes = await self._store(conn, requests)
+        except IntegrityError:
+            if len(requests) > 1:
+                return [await self._submit_alone(request) for request in requests]
+            existing = await self._find_request(requests[0].request_key)
+            if existing is None:
+                raise
+            return [existing]
+        for outcome in outcomes:
+            if isinstance(outcome, Submitted):
+                JOBS_SUBMITTED.labels(outcome.job.kind).inc()
+                logger.info("job %s (%s) queued for user %s", outcome.job.id, outcome.job.kind, outcome.job.user_id)
+                # One new job needs one worker. Its ack is delivered by the caller (Delivery.deliver_ack), and
+                # the outbox loop finds it by polling should that fail, so the loop is not woken for it.
+                self.jobs_waiting.notify_one()
+        return outcomes
+
+    async def _submit_alone(self, request: _Request) -> Submitted | Exception:
+        try:
+            return (await self._submit_many([request]))[0]
+        except Exception as exc:  # this request's failure, not its batch's
+            return exc
+
+    async def _store(self, conn: AsyncConnection, requests: Sequence[_Request]) -> list[Submitted | Exception]:
+        """Quotas first (a refused request writes nothing), then users, scripts, jobs and acks: one statement
+        each for the whole batch."""
+        now = self.clock.now()
+        outcomes: list[Submitted | Exception | None] = list(await self._quota_checks(conn, requests, now))
+        accepted = [(i, request) for i, request in enumerate(requests) if outcomes[i] is None]
+        users = {r.author.user_id: r.author for _, r in accepted if r.author is not None}
+        if users:
+            await job_queries.upsert_users(
+                conn, [job_queries.UserRow(a.user_id, a.name, a.username, now) for a in users.values()]
+            )
+        new_scripts = [r.script | {"created_at": now} for _, r in accepted if r.script is not None]
+        script_ids = await job_queries.insert_scripts(conn, new_scripts) if new_scripts else {}
+        rows = [
+            {
+                "id": new_job_id(),
+                "user_id": r.user_id,
+                "script_id": r.script_id if r.script is None else script_ids[(r.chat_id, r.reply_to)],
+                "kind": r.kind,
+                "parent_version_id": r.parent_version_id,
+                "feedback_id": r.feedback_id,
+                "request_key": r.request_key,
+                "status": "queued",
+                "attempts": 0,
+                "stage": "queued",
+                "available_at": now,
+                "chat_id": r.chat_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for _, r in accepted
+        ]
+        if not rows:
+            return [outcome for outcome in outcomes if outcome is not None]
+        stored = await job_queries.insert_jobs(conn, rows)
+        jobs = [stored[str(row["id"])] for row in rows]
+        positions = await job_queries.queue_positions(conn, [job.id for job in jobs])
+        # An ack goes out at once, leased to its caller, unless something waits before it in its chat.
+        busy = await outbox_queries.chats_with_pending(conn, {job.chat_id for job in jobs})
+        lease_until = now + timedelta(seconds=SEND_LEASE_S)
+        notes = []
+        for job, (_, request) in zip(jobs, accepted, strict=True):
+            leased = request.take_ack and job.chat_id not in busy
+            busy.add(job.chat_id)
+            notes.append(
+                outbox_queries.NewNotification(
+                    chat_id=job.chat_id,
+                    kind="ack",
+                    payload={"reply_to": request.reply_to},
+                    now=now,
+                    job_id=job.id,
+                    dedupe_key=f"ack:{job.id}",
+                    lease_until=lease_until if leased else None,
+                )
+            )
+        ack_ids = await outbox_queries.enqueue_many(conn, notes)
+        for job, note, (i, request) in zip(jobs, notes, accepted, strict=True):
+            ack = LeasedAck(request.reply_to, positions.get(job.id)) if note.lease_until else None
+            outcomes[i] = Submitted(job, True, ack_ids[note.dedupe_key], ack)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _quota_checks(
+        self, conn: AsyncConnection, requests: Sequence[_Request], now: datetime
+    ) -> list[QuotaExceededError | None]:
+        """None for each request within its user's limits (counting the ones before it in the batch), the
+        error to show for the others."""
+        counts = await job_queries.count_jobs_by_user(conn, {r.user_id for r in requests}, since=now - HOUR)
+        outcomes: list[QuotaExceededError | None] = []
+        for request in requests:
+            active, last_hour = counts.get(request.user_id, (0, 0))
+            if active >= self.settings.max_active_jobs_per_user:
+                outcomes.append(
+                    QuotaExceededError(
+                        f"You already have {active} storyboards in the works; the limit is "
+                        f"{self.settings.max_active_jobs_per_user}. Please wait for one to finish (see /jobs)."
+                    )
+                )
+            elif last_hour >= self.settings.max_jobs_per_hour:
+                oldest = await job_queries.oldest_recent_job_time(conn, request.user_id, since=now - HOUR)
+                wait_s = max(1.0, ((oldest or now) + HOUR - now).total_seconds())
+                outcomes.append(
+                    QuotaExceededError(
+                        f"You have sent {last_hour} scripts in the last hour; the limit is "
+                        f"{self.settings.max_jobs_per_hour}. Please try again in {_minutes(wait_s)}.",
+                        retry_after_s=wait_s,
+                    )
+                )
+            else:
+                counts[request.user_id] = (active + 1, last_hour + 1)
+                outcomes.append(None)
+        return outcomes
+
+    async def _find_request(self, request_key: str) -> Submitted | None:
+        async with self.reader.connect() as conn:
+            existing = await job_queries.find_job_by_request(conn, request_key)
+        return Submitted(existing, False, None) if existing is not None else None
+
+    async def queue_position(self, job: JobRecord) -> int | None:
+        """1 for the next job to be claimed; None unless the job is queued."""
+        if job.status != "queued":
+            return None
+        async with self.reader.connect() as conn:
+            return await job_queries.queue_position(conn, job)
 
     # -- questions users ask ------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ __all__ = [
     "Author",
     "FeedbackRecord",
     "JobRecord",
+    "LeasedAck",
     "OutboxRecord",
     "PromptRecord",
     "ScriptRecord",
@@ -40,7 +41,17 @@ class ScriptSubmission:
 
 
 @dataclass(frozen=True, slots=True)
+class LeasedAck:
+    """An ack that submit() queued already leased, in its own transaction: the caller sends it at once, with no
+    further read (nothing was waiting before it in the chat)."""
+
+    reply_to: int | None
+    queue_position: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     job: JobRecord
     created: bool  # False when the same message was submitted before
     ack_outbox_id: int | None  # the ack waiting in the outbox, for the caller to deliver at once
+    ack: LeasedAck | None = None  # set when that ack is leased to the caller already

@@ -3,7 +3,8 @@ the caller owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, update
@@ -16,6 +17,14 @@ from storage.types import UTCDateTime
 from storage.upsert import Insert, PerDialect
 
 ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    user_id: int
+    name: str
+    username: str | None
+    now: datetime
 
 
 def _build_upsert_user(insert: Callable[[Table], Insert]) -> Executable:
@@ -32,20 +41,76 @@ def _build_upsert_user(insert: Callable[[Table], Insert]) -> Executable:
 
 
 _UPSERT_USER = PerDialect(_build_upsert_user)
-_INSERT_SCRIPT = scripts.insert().returning(scripts.c.id)
+_INSERT_SCRIPT = scripts.insert().returning(scripts.c.id, scripts.c.chat_id, scripts.c.message_id)
 _INSERT_JOB = jobs.insert().returning(*jobs.c)
-_COUNT_USER_JOBS = select(
-    func.count().filter(jobs.c.status.in_(ACTIVE)),
-    func.count().filter(jobs.c.created_at >= bindparam("since", type_=UTCDateTime())),
-).where(
-    jobs.c.user_id == bindparam("user_id"),
-    (jobs.c.status.in_(ACTIVE)) | (jobs.c.created_at >= bindparam("since", type_=UTCDateTime())),
+_COUNT_JOBS_BY_USER = (
+    select(
+        jobs.c.user_id,
+        func.count().filter(jobs.c.status.in_(ACTIVE)),
+        func.count().filter(jobs.c.created_at >= bindparam("since", type_=UTCDateTime())),
+    )
+    .where(
+        jobs.c.user_id.in_(bindparam("user_ids", expanding=True)),
+        (jobs.c.status.in_(ACTIVE)) | (jobs.c.created_at >= bindparam("since", type_=UTCDateTime())),
+    )
+    .group_by(jobs.c.user_id)
 )
+_ahead = jobs.alias("ahead")
+_QUEUE_POSITIONS = select(
+    jobs.c.id,
+    select(func.count())
+    .where(
+        _ahead.c.status == "queued",
+        (_ahead.c.available_at < jobs.c.available_at)
+        | (and_(_ahead.c.available_at == jobs.c.available_at, _ahead.c.id < jobs.c.id)),
+    )
+    .scalar_subquery(),
+).where(jobs.c.id.in_(bindparam("ids", expanding=True)), jobs.c.status == "queued")
 
 
-async def upsert_user(conn: AsyncConnection, *, user_id: int, name: str, username: str | None, now: datetime) -> None:
-    values = {"id": user_id, "name": name[:255], "username": username, "first_seen_at": now, "last_seen_at": now}
-    await conn.execute(_UPSERT_USER(conn), values | {"blocked": False})
+# Several rows at once: each of these is one statement (one round trip) for a whole batch of submissions.
+
+
+async def upsert_users(conn: AsyncConnection, rows: Sequence[UserRow]) -> None:
+    """Insert or refresh users; ``rows`` must not name a user twice."""
+    params = [
+        {
+            "id": row.user_id,
+            "name": row.name[:255],
+            "username": row.username,
+            "first_seen_at": row.now,
+            "last_seen_at": row.now,
+            "blocked": False,
+        }
+        for row in rows
+    ]
+    await conn.execute(_UPSERT_USER(conn), params)
+
+
+async def insert_scripts(conn: AsyncConnection, rows: Sequence[dict[str, object]]) -> dict[tuple[int, int], int]:
+    """Store scripts; returns their ids by (chat_id, message_id), their unique origin."""
+    result = await conn.execute(_INSERT_SCRIPT, list(rows))
+    return {(chat_id, message_id): script_id for script_id, chat_id, message_id in result}
+
+
+async def insert_jobs(conn: AsyncConnection, rows: Sequence[dict[str, object]]) -> dict[str, JobRecord]:
+    """Store jobs; returns them as stored, by id."""
+    result = await conn.execute(_INSERT_JOB, list(rows))
+    return {record.id: record for record in map(JobRecord.from_row, result)}
+
+
+async def count_jobs_by_user(
+    conn: AsyncConnection, user_ids: Collection[int], *, since: datetime
+) -> dict[int, tuple[int, int]]:
+    """(active jobs, jobs created since ``since``) for each user who has any, in one query."""
+    result = await conn.execute(_COUNT_JOBS_BY_USER, {"user_ids": list(user_ids), "since": since})
+    return {user_id: (int(active), int(recent)) for user_id, active, recent in result}
+
+
+async def queue_positions(conn: AsyncConnection, job_ids: Collection[str]) -> dict[str, int]:
+    """1 for the next job to be claimed, for each of ``job_ids`` that is queued."""
+    result = await conn.execute(_QUEUE_POSITIONS, {"ids": list(job_ids)})
+    return {job_id: int(ahead) + 1 for job_id, ahead in result}
 
 
 async def set_user_blocked(conn: AsyncConnection, user_id: int, *, blocked: bool) -> None:
@@ -55,20 +120,6 @@ async def set_user_blocked(conn: AsyncConnection, user_id: int, *, blocked: bool
 async def find_job_by_request(conn: AsyncConnection, request_key: str) -> JobRecord | None:
     row = (await conn.execute(select(jobs).where(jobs.c.request_key == request_key))).first()
     return JobRecord.from_row(row) if row else None
-
-
-async def insert_script(conn: AsyncConnection, **values: object) -> int:
-    return int((await conn.execute(_INSERT_SCRIPT, values)).scalar_one())
-
-
-async def insert_job(conn: AsyncConnection, **values: object) -> JobRecord:
-    return JobRecord.from_row((await conn.execute(_INSERT_JOB, values)).one())
-
-
-async def count_user_jobs(conn: AsyncConnection, user_id: int, *, since: datetime) -> tuple[int, int]:
-    """(active jobs, jobs created since ``since``) for one user, in one query."""
-    active, recent = (await conn.execute(_COUNT_USER_JOBS, {"user_id": user_id, "since": since})).one()
-    return int(active), int(recent)
 
 
 async def oldest_recent_job_time(conn: AsyncConnection, user_id: int, *, since: datetime) -> datetime | None:

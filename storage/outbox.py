@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.records import OutboxRecord
@@ -15,6 +17,23 @@ from storage.upsert import PerDialect
 _ENQUEUE = PerDialect(
     lambda insert: insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(outbox.c.id)
 )
+_INSERT_MANY = outbox.insert().returning(outbox.c.id, outbox.c.dedupe_key)
+_CHATS_WITH_PENDING = (
+    select(outbox.c.chat_id)
+    .where(outbox.c.chat_id.in_(bindparam("chat_ids", expanding=True)), outbox.c.status == "pending")
+    .distinct()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    chat_id: int
+    kind: str
+    payload: dict[str, object]
+    now: datetime
+    job_id: str | None
+    dedupe_key: str
+    lease_until: datetime | None = None
 
 
 async def enqueue(
@@ -40,6 +59,32 @@ async def enqueue(
         "created_at": now,
     }
     return (await conn.execute(_ENQUEUE(conn), values)).scalar_one_or_none()
+
+
+async def enqueue_many(conn: AsyncConnection, rows: Sequence[NewNotification]) -> dict[str, int]:
+    """Add notifications in one statement; returns their ids by ``dedupe_key`` (each row must have a new one).
+    A row with ``lease_until`` is added already leased: its caller delivers it at once."""
+    params = [
+        {
+            "chat_id": row.chat_id,
+            "kind": row.kind,
+            "payload": json.dumps(row.payload, ensure_ascii=False),
+            "job_id": row.job_id,
+            "dedupe_key": row.dedupe_key,
+            "status": "pending",
+            "attempts": 1 if row.lease_until else 0,
+            "next_try_at": row.now,
+            "lease_expires_at": row.lease_until,
+            "created_at": row.now,
+        }
+        for row in rows
+    ]
+    return {dedupe_key: outbox_id for outbox_id, dedupe_key in await conn.execute(_INSERT_MANY, params)}
+
+
+async def chats_with_pending(conn: AsyncConnection, chat_ids: Collection[int]) -> set[int]:
+    """Those of ``chat_ids`` that have a notification waiting: a new one there must wait its turn."""
+    return set((await conn.execute(_CHATS_WITH_PENDING, {"chat_ids": list(chat_ids)})).scalars())
 
 
 async def due_heads(conn: AsyncConnection, *, now: datetime, limit: int) -> list[OutboxRecord]:

@@ -157,8 +157,7 @@ async def _improve(
         return str(exc)
     except JobNotFoundError:
         return STALE
-    if submitted.ack_outbox_id is not None:
-        await services.delivery.deliver_now(submitted.ack_outbox_id)
+    await services.delivery.deliver_ack(submitted)
     return submitted
 
 

@@ -118,11 +118,11 @@ async def submit(update: Update, context: BotContext, text: str, *, source: str,
                 text=text,
                 source="document" if source == "document" else "text",
                 file_name=file_name,
-            )
+            ),
+            take_ack=True,
         )
     except (ScriptRejectedError, QuotaExceededError) as exc:
         await message.reply_text(str(exc))
         return
-    if submitted.ack_outbox_id is not None:
-        # The ack waits in the outbox (so it survives a crash); deliver it now rather than at the next poll.
-        await services.delivery.deliver_now(submitted.ack_outbox_id)
+    # The ack waits in the outbox (so it survives a crash); deliver it now rather than at the next poll.
+    await services.delivery.deliver_ack(submitted)

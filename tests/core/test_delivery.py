@@ -259,3 +259,32 @@ async def test_eager_delivery_waits_behind_an_earlier_pending_message_of_the_cha
 
     assert not await delivery.deliver_now(second.ack_outbox_id)
     assert sender.delivered == []
+
+
+async def test_a_taken_ack_comes_back_leased_with_its_position_and_the_loop_leaves_it(engine: AsyncEngine) -> None:
+    jobs, delivery, sender = make(engine)
+    await jobs.submit(submission(user_id=1))
+    taken = await jobs.submit(submission(user_id=2, message_id=77), take_ack=True)
+    assert taken.ack is not None and taken.ack.queue_position == 2
+
+    await delivery.run_until_idle()
+    assert [item.chat_id for item in sender.delivered] == [1]  # the loop leaves a leased ack to its taker
+
+    assert await delivery.deliver_ack(taken)
+    await delivery.run_until_idle()
+
+    assert sender.kinds(taken.job.id) == ["ack"]
+    assert (sender.delivered[-1].queue_position, sender.delivered[-1].reply_to) == (2, 77)
+    assert set(await statuses(engine)) == {"sent"}
+
+
+async def test_a_taken_ack_waits_its_turn_behind_an_earlier_message_in_its_chat(engine: AsyncEngine) -> None:
+    jobs, delivery, sender = make(engine)
+    earlier = await jobs.submit(submission(user_id=3))  # its ack is still waiting in chat 3
+
+    later = await jobs.submit(submission(user_id=3), take_ack=True)
+
+    assert later.ack is None  # not leased: it must not overtake
+    assert not await delivery.deliver_ack(later)
+    await delivery.run_until_idle()
+    assert [item.job_id for item in sender.delivered] == [earlier.job.id, later.job.id]

@@ -3,13 +3,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import ManualClock
 from core.errors import JobNotFoundError, JobStateError, QuotaExceededError, ScriptRejectedError
 from core.ids import ALPHABET, LENGTH
 from core.jobs import FAILED_FOR_USER, JobService
+from core.types import Submitted
 from core.workers import WorkerPool
 from storage.tables import jobs, outbox, scripts, versions
 from tests.core.helpers import CountingPipeline, job_settings, submission
@@ -291,3 +292,61 @@ def test_worker_ids_fit_their_column_whatever_the_host_name(engine: AsyncEngine)
         pool = WorkerPool(JobService(engine, job_settings()), CountingPipeline(), job_settings(worker_concurrency=256))
 
     assert len(f"{pool.name}/255") <= 64
+
+
+def count_transactions(engine: AsyncEngine) -> list[int]:
+    began = [0]
+    event.listen(engine.sync_engine, "begin", lambda _conn: began.__setitem__(0, began[0] + 1))
+    return began
+
+
+async def test_concurrent_submissions_share_one_transaction_and_each_gets_its_own_job(engine: AsyncEngine) -> None:
+    service = JobService(engine, job_settings())
+    transactions = count_transactions(engine)
+
+    results = await asyncio.gather(*(service.submit(submission(user_id=u)) for u in range(1, 41)))
+
+    assert transactions == [1]  # all forty queued while the first was being written: one group commit
+    assert [result.job.user_id for result in results] == list(range(1, 41))
+    assert all(result.created for result in results)
+    assert len({result.job.id for result in results}) == 40
+    assert await count(engine, scripts) == 40 and await count(engine, outbox, outbox.c.kind == "ack") == 40
+    assert sorted([await service.queue_position(result.job) for result in results]) == list(range(1, 41))
+
+
+async def test_quotas_count_the_jobs_before_in_the_same_batch(engine: AsyncEngine) -> None:
+    service = JobService(engine, job_settings(max_active_jobs_per_user=2))
+
+    results = await asyncio.gather(
+        *(service.submit(submission(user_id=u)) for u in (5, 5, 6, 5)), return_exceptions=True
+    )
+
+    assert [type(result).__name__ for result in results] == [
+        "Submitted",
+        "Submitted",
+        "Submitted",
+        "QuotaExceededError",
+    ]
+    assert "the limit is 2" in str(results[3])
+    assert await count(engine, jobs) == 3 and await count(engine, scripts) == 3  # the refused one wrote nothing
+
+
+async def test_a_redelivered_message_in_a_batch_gets_its_first_job_and_the_others_are_stored(
+    engine: AsyncEngine,
+) -> None:
+    service = JobService(engine, job_settings(max_active_jobs_per_user=2))
+    first = await service.submit(submission(user_id=9, message_id=42))
+
+    results = await asyncio.gather(
+        service.submit(submission(user_id=5)),
+        service.submit(submission(user_id=9, message_id=42)),  # refused by the unique key: the batch rolls back
+        service.submit(submission(user_id=5)),
+        service.submit(submission(user_id=5)),
+        return_exceptions=True,
+    )
+
+    again = results[1]
+    assert isinstance(again, Submitted) and not again.created and again.job.id == first.job.id
+    assert [isinstance(results[i], Submitted) and results[i].created for i in (0, 2)] == [True, True]
+    assert isinstance(results[3], QuotaExceededError)
+    assert await count(engine, jobs) == 3

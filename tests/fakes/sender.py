@@ -18,6 +18,8 @@ class Delivered:
     job_status: str | None
     version_id: int | None
     message_id: int
+    queue_position: int | None = None
+    reply_to: int | None = None
 
 
 class FakeSender:
@@ -46,6 +48,8 @@ class FakeSender:
                 job_status=job.status if job else None,
                 version_id=notification.version.id if notification.version else None,
                 message_id=message_id,
+                queue_position=notification.queue_position,
+                reply_to=notification.reply_to,
             )
         )
         return message_id
