@@ -79,9 +79,13 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
         .token(token)
         .base_url(telegram.telegram_api_base_url)
         .base_file_url(telegram.telegram_api_file_url)
-        # One message a second under Telegram's 30/s: the same bucket exactly would meet timing jitter with 429s,
-        # and each 429 stops every request for the retry_after.
-        .rate_limiter(AIORateLimiter(overall_max_rate=29, max_retries=telegram.telegram_max_retries))
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=telegram.telegram_max_sends_per_s,
+                overall_time_period=1,  # a rate of 0 turns the overall limiter off
+                max_retries=telegram.telegram_max_retries,
+            )
+        )
         .concurrent_updates(telegram.concurrent_updates)
         .context_types(ContextTypes(context=BotContext))
         .post_init(post_init)

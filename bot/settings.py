@@ -26,6 +26,9 @@ class TelegramSettings(BaseSettings):
     max_document_bytes: int = Field(default=1024 * 1024, ge=1, le=TELEGRAM_DOWNLOAD_LIMIT_BYTES)
     concurrent_updates: int = Field(default=64, ge=1)
     telegram_max_retries: int = Field(default=3, ge=0)
+    # One message a second under Telegram's 30/s: the same bucket exactly would meet timing jitter with 429s, and
+    # each 429 stops every request for the retry_after. 0: no pacing (a Bot API server without that ceiling).
+    telegram_max_sends_per_s: float = Field(default=29.0, ge=0)
     ops_listen: str = "127.0.0.1"
     ops_port: int = Field(default=9464, ge=0, le=65535)  # 0 picks a free port
     ops_enabled: bool = True

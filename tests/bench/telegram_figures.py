@@ -64,27 +64,36 @@ def count_429(calls: Sequence[CallInfo]) -> int:
 
 
 async def ack_latency(bench: Bench) -> list[Figure]:
+    """50 scripts a second is over Telegram's 30 messages a second, so the emulator's flood limits are off and so
+    is the bot's pacing: this figure is about the bot. ``ack_latency_paced_*`` is the same run with the bot's
+    shipped pacing (29/s), which no bot can answer 50/s under: its acks queue."""
+    return await _steady_acks(bench, "ack_latency", paced=False) + await _steady_acks(
+        bench, "ack_latency_paced", paced=True
+    )
+
+
+async def _steady_acks(bench: Bench, name: str, *, paced: bool) -> list[Figure]:
     duration_s = 2.0 if bench.quick else 20.0
     n = round(ACK_RATE_PER_S * duration_s)
     users = bench.users(n)
     schedule = list(zip(poisson_offsets(n, ACK_RATE_PER_S, SEED), users, strict=True))
-    await bench.emulator.flood(None)  # 50/s of acks is over Telegram's 30/s: this figure is about the bot alone
+    await bench.emulator.flood(None)
     await bench.emulator.reset()
-    async with bhiv_bot(bench, bench.sqlite_url("ack-latency")):
+    async with bhiv_bot(bench, bench.sqlite_url(name), paced=paced):
         cpu_before_s, wall_before_s = cpu_s(), time.monotonic()
         queued = await bench.emulator.send(schedule, SCRIPT)
         acked = await bench.emulator.wait_for_sends(users, timeout_s=120.0)
         busy = (cpu_s() - cpu_before_s) / (time.monotonic() - wall_before_s)
-        say(f"ack_latency calls: {describe(await bench.emulator.calls())}")
+        say(f"{name} calls: {describe(await bench.emulator.calls())}")
     sent_span_s = max(queued.values()) - min(queued.values())
     values = latencies_ms(queued, acked)
     return [
-        Figure("ack_latency_offered_per_s", (n - 1) / sent_span_s),
-        Figure("ack_latency_bot_cpu_busy", busy, digits=2),
-        Figure("ack_latency_p50_ms", percentile(values, 50)),
-        Figure("ack_latency_p99_ms", percentile(values, 99), target=at_most(50)),
-        Figure("ack_latency_max_ms", max(values, default=float("nan"))),
-        Figure("ack_latency_unacked", n - len(values), digits=0, target=exactly(0)),
+        Figure(f"{name}_offered_per_s", (n - 1) / sent_span_s),
+        Figure(f"{name}_bot_cpu_busy", busy, digits=2),
+        Figure(f"{name}_p50_ms", percentile(values, 50)),
+        Figure(f"{name}_p99_ms", percentile(values, 99), target=at_most(50) if not paced else None),
+        Figure(f"{name}_max_ms", max(values, default=float("nan"))),
+        Figure(f"{name}_unacked", n - len(values), digits=0, target=exactly(0) if not paced else None),
     ]
 
 
@@ -173,7 +182,9 @@ async def ack_throughput(bench: Bench) -> list[Figure]:
     bhiv: list[Throughput] = []
     for run in range(runs):  # alternating, so a slow spell of the machine hits both
         echo.append(await _throughput_run(bench, n, lambda: echo_bot(bench)))
-        bhiv.append(await _throughput_run(bench, n, lambda: bhiv_bot(bench, bench.sqlite_url("throughput"))))
+        bhiv.append(
+            await _throughput_run(bench, n, lambda: bhiv_bot(bench, bench.sqlite_url("throughput"), paced=False))
+        )
         say(
             f"ack_throughput run {run + 1}: echo {echo[-1].msgs_per_s:.1f} msgs/s ({echo[-1].cpu_ms_per_msg:.1f} ms "
             f"CPU each), bhiv-bot {bhiv[-1].msgs_per_s:.1f} msgs/s ({bhiv[-1].cpu_ms_per_msg:.1f} ms CPU each)"
