@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.batching import Batcher
 from core.clock import Clock, SystemClock
 from core.errors import (
     DeliveryRejectedError,
@@ -92,6 +94,7 @@ class Delivery:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[bool]] = set()
         self._in_flight_ids: set[int] = set()
+        self._record_sent = Batcher(self._record_sent_many, name="outbox-sent")
 
     @property
     def running(self) -> bool:
@@ -197,7 +200,7 @@ class Delivery:
         notification = await self._load(row)
         if self._nothing_to_show(notification):
             async with self.engine.begin() as conn:
-                await outbox_queries.mark_sent(conn, row.id, message_id=None, now=self.clock.now())
+                await outbox_queries.mark_sent(conn, [(row.id, None)], now=self.clock.now())
             return True
         await self._deliver(notification)
         return True
@@ -245,16 +248,23 @@ class Delivery:
         return job.ack_message_id is None or job.ack_status == job.status
 
     async def _sent(self, notification: Notification, message_id: int | None) -> None:
+        await self._record_sent((notification, message_id))
+
+    async def _record_sent_many(self, sent: Sequence[tuple[Notification, int | None]]) -> list[None]:
+        """Mark sends done, and what each job's ack shows now: one transaction for all the sends that finished
+        while the previous one was being written."""
+        acks = [
+            (notification.job.id, message_id if notification.kind == "ack" else None, notification.job.status)
+            for notification, message_id in sent
+            if notification.job is not None and notification.kind in ("ack", "job_status")
+        ]
         async with self.engine.begin() as conn:
-            await outbox_queries.mark_sent(conn, notification.id, message_id=message_id, now=self.clock.now())
-            job = notification.job
-            if job is not None and notification.kind in ("ack", "job_status"):
-                await job_queries.set_ack(
-                    conn,
-                    job.id,
-                    message_id=message_id if notification.kind == "ack" else None,
-                    status=job.status,
-                )
+            await outbox_queries.mark_sent(
+                conn, [(notification.id, message_id) for notification, message_id in sent], now=self.clock.now()
+            )
+            if acks:
+                await job_queries.set_acks(conn, acks)
+        return [None] * len(sent)
 
     async def _reschedule(
         self, notification: Notification, delay_s: float, error: str, *, refund_attempt: bool = False

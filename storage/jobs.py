@@ -296,11 +296,26 @@ async def cancel_job(conn: AsyncConnection, job_id: str, *, now: datetime) -> bo
     return (await conn.execute(stmt)).rowcount == 1
 
 
-async def set_ack(conn: AsyncConnection, job_id: str, *, message_id: int | None, status: str | None) -> None:
-    values: dict[str, object] = {"ack_status": status}
-    if message_id is not None:
-        values["ack_message_id"] = message_id
-    await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+_SET_ACK_MESSAGE = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("b_id"))
+    .values(ack_message_id=bindparam("b_message_id"), ack_status=bindparam("b_status"))
+)
+_SET_ACK_STATUS = update(jobs).where(jobs.c.id == bindparam("b_id")).values(ack_status=bindparam("b_status"))
+
+
+async def set_acks(conn: AsyncConnection, acks: Sequence[tuple[str, int | None, str | None]]) -> None:
+    """Record what each job's ack message shows: (job id, the ack's message id if it was just sent, status)."""
+    sent = [
+        {"b_id": job_id, "b_message_id": message_id, "b_status": status}
+        for job_id, message_id, status in acks
+        if message_id is not None
+    ]
+    edited = [{"b_id": job_id, "b_status": status} for job_id, message_id, status in acks if message_id is None]
+    if sent:
+        await conn.execute(_SET_ACK_MESSAGE, sent)
+    if edited:
+        await conn.execute(_SET_ACK_STATUS, edited)
 
 
 async def get_script(conn: AsyncConnection, script_id: int) -> ScriptRecord:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.records import OutboxRecord
 from storage.tables import outbox
+from storage.types import UTCDateTime
 from storage.upsert import PerDialect
 
 _ENQUEUE = PerDialect(
@@ -136,11 +137,23 @@ async def lease(conn: AsyncConnection, outbox_id: int, *, now: datetime, until: 
     return OutboxRecord.from_row(row) if row else None
 
 
-async def mark_sent(conn: AsyncConnection, outbox_id: int, *, message_id: int | None, now: datetime) -> None:
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("b_id"))
+    .values(
+        status="sent",
+        telegram_message_id=bindparam("b_message_id"),
+        sent_at=bindparam("b_now", type_=UTCDateTime()),
+        lease_expires_at=None,
+        last_error=None,
+    )
+)
+
+
+async def mark_sent(conn: AsyncConnection, sent: Sequence[tuple[int, int | None]], *, now: datetime) -> None:
+    """Mark notifications sent, each with the platform's message id (or None): one statement for all."""
     await conn.execute(
-        update(outbox)
-        .where(outbox.c.id == outbox_id)
-        .values(status="sent", telegram_message_id=message_id, sent_at=now, lease_expires_at=None, last_error=None)
+        _MARK_SENT, [{"b_id": outbox_id, "b_message_id": message_id, "b_now": now} for outbox_id, message_id in sent]
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import ManualClock
@@ -15,7 +15,7 @@ from core.errors import (
 )
 from core.jobs import JobService
 from core.workers import WorkerPool
-from storage.tables import outbox, users
+from storage.tables import jobs, outbox, users
 from tests.core.helpers import CountingPipeline, job_settings, submission
 from tests.fakes.sender import FakeSender
 
@@ -288,3 +288,22 @@ async def test_a_taken_ack_waits_its_turn_behind_an_earlier_message_in_its_chat(
     assert not await delivery.deliver_ack(later)
     await delivery.run_until_idle()
     assert [item.job_id for item in sender.delivered] == [earlier.job.id, later.job.id]
+
+
+async def test_sends_that_finish_together_are_recorded_in_one_transaction(engine: AsyncEngine) -> None:
+    jobs_service, delivery, sender = make(engine)
+    submitted = [await jobs_service.submit(submission(user_id=u)) for u in range(1, 21)]
+    recorded: list[int] = []
+
+    def on_execute(_conn, _cursor, statement: str, parameters, _context, executemany: bool) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE outbox SET status"):
+            recorded.append(len(parameters) if executemany else 1)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    await delivery.run_until_idle()
+
+    assert sum(recorded) == 20 and len(recorded) < 20  # sixteen sends at once: their marks share statements
+    async with engine.connect() as conn:
+        ack_ids = dict((await conn.execute(select(jobs.c.id, jobs.c.ack_message_id))).all())
+    assert {ack_ids[s.job.id] for s in submitted} == {item.message_id for item in sender.delivered}
+    assert set(await statuses(engine)) == {"sent"}
