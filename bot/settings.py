@@ -41,6 +41,13 @@ class TelegramSettings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("telegram_max_sends_per_s")
+    @classmethod
+    def _off_or_at_least_one(cls, value: float) -> float:
+        if 0 < value < 1:  # python-telegram-bot's limiter could never admit a single message
+            raise ValueError("must be 0 (no pacing) or at least 1")
+        return value
+
     @field_validator("webhook_secret")
     @classmethod
     def _secret_as_telegram_takes_it(cls, value: SecretStr | None) -> SecretStr | None:

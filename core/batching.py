@@ -9,11 +9,14 @@ callers. The batch function returns one outcome per item, a result or an excepti
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+logger = logging.getLogger(__name__)
 
 
 class Batcher(Generic[T, R]):
@@ -23,8 +26,11 @@ class Batcher(Generic[T, R]):
         *,
         max_batch: int = 64,
         name: str = "batcher",
+        abandoned: Callable[[R], Awaitable[None]] | None = None,
     ) -> None:
+        """``abandoned`` is told of a result whose caller went away (cancelled) before it was ready."""
         self._run = run
+        self._abandoned = abandoned
         self._max_batch = max_batch
         self._name = name
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
@@ -57,6 +63,11 @@ class Batcher(Generic[T, R]):
                 raise
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():  # its caller was cancelled
+                    if self._abandoned is not None and not isinstance(outcome, BaseException):
+                        try:
+                            await self._abandoned(outcome)
+                        except Exception:
+                            logger.exception("%s: handling an abandoned result failed", self._name)
                     continue
                 if isinstance(outcome, BaseException):
                     future.set_exception(outcome)

@@ -77,7 +77,7 @@ class JobService:
         self.clock = clock or SystemClock()
         self.jobs_waiting = Wakeup()  # nudged when a job may be claimable
         self.outbox_waiting = Wakeup()  # nudged when a notification was queued
-        self._submitter = Batcher(self._submit_many, name="submit")
+        self._submitter = Batcher(self._submit_many, name="submit", abandoned=self._abandoned)
 
     # -- intake -------------------------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ class JobService:
                 script={
                     "user_id": author.user_id,
                     "source": submission.source,
-                    "file_name": submission.file_name,
+                    "file_name": submission.file_name[:255] if submission.file_name else None,
                     "sha256": hashlib.sha256(text.encode()).hexdigest(),
                     "text": text,
                     "char_count": len(text),
@@ -143,16 +143,16 @@ class JobService:
         )
 
     async def _submit_many(self, requests: Sequence[_Request]) -> list[Submitted | Exception]:
-        """Store a batch in one write transaction. A request stored before is refused by a unique key (the
-        script's origin, the job's request key): then each request is stored on its own, and the one refused
-        returns the first job instead."""
+        """Store a batch in one write transaction. When the database refuses it (one request's bad row, or a
+        request stored meanwhile by another process, refused by a unique key), each request is stored on its
+        own, so the error reaches only its own caller and a duplicate returns the first job."""
         try:
             async with self.engine.begin() as conn:
                 outcomes = await self._store(conn, requests)
-        except IntegrityError:
+        except Exception as exc:  # rolled back: nothing of the batch was stored
             if len(requests) > 1:
                 return [await self._submit_alone(request) for request in requests]
-            existing = await self._find_request(requests[0].request_key)
+            existing = await self._find_request(requests[0].request_key) if isinstance(exc, IntegrityError) else None
             if existing is None:
                 raise
             return [existing]
@@ -165,6 +165,14 @@ class JobService:
                 self.jobs_waiting.notify_one()
         return outcomes
 
+    async def _abandoned(self, submitted: Submitted) -> None:
+        """A submitter went away before its job was stored: nobody will send the ack leased to it, so hand it
+        to the outbox loop (otherwise its chat would wait for the lease to run out)."""
+        if submitted.ack is not None and submitted.ack_outbox_id is not None:
+            async with self.engine.begin() as conn:
+                await outbox_queries.release_lease(conn, submitted.ack_outbox_id)
+            self.outbox_waiting.notify()
+
     async def _submit_alone(self, request: _Request) -> Submitted | Exception:
         try:
             return (await self._submit_many([request]))[0]
@@ -172,11 +180,27 @@ class JobService:
             return exc
 
     async def _store(self, conn: AsyncConnection, requests: Sequence[_Request]) -> list[Submitted | Exception]:
-        """Quotas first (a refused request writes nothing), then users, scripts, jobs and acks: one statement
-        each for the whole batch."""
+        """Requests stored before return their first job; then quotas (a refused request writes nothing); then
+        users, scripts, jobs and acks: one statement each for the whole batch."""
         now = self.clock.now()
-        outcomes: list[Submitted | Exception | None] = list(await self._quota_checks(conn, requests, now))
-        accepted = [(i, request) for i, request in enumerate(requests) if outcomes[i] is None]
+        stored_before = await job_queries.find_jobs_by_request(conn, {r.request_key for r in requests})
+        first_of: dict[str, int] = {}  # request key -> the index of its first request in this batch
+        fresh = []
+        for i, request in enumerate(requests):
+            if request.request_key not in stored_before and first_of.setdefault(request.request_key, i) == i:
+                fresh.append(request)
+        refusals = iter(await self._quota_checks(conn, fresh, now))
+        outcomes: list[Submitted | Exception | None] = [
+            Submitted(stored_before[r.request_key], False, None)
+            if r.request_key in stored_before
+            else (next(refusals) if first_of[r.request_key] == i else None)
+            for i, r in enumerate(requests)
+        ]
+        accepted = [
+            (i, r)
+            for i, r in enumerate(requests)
+            if outcomes[i] is None and r.request_key not in stored_before and first_of[r.request_key] == i
+        ]
         users = {r.author.user_id: r.author for _, r in accepted if r.author is not None}
         if users:
             await job_queries.upsert_users(
@@ -204,7 +228,7 @@ class JobService:
             for _, r in accepted
         ]
         if not rows:
-            return [outcome for outcome in outcomes if outcome is not None]
+            return self._repeats_answered(requests, outcomes, first_of)
         stored = await job_queries.insert_jobs(conn, rows)
         jobs = [stored[str(row["id"])] for row in rows]
         positions = await job_queries.queue_positions(conn, [job.id for job in jobs])
@@ -230,7 +254,23 @@ class JobService:
         for job, note, (i, request) in zip(jobs, notes, accepted, strict=True):
             ack = LeasedAck(request.reply_to, positions.get(job.id)) if note.lease_until else None
             outcomes[i] = Submitted(job, True, ack_ids[note.dedupe_key], ack)
-        return [outcome for outcome in outcomes if outcome is not None]
+        return self._repeats_answered(requests, outcomes, first_of)
+
+    @staticmethod
+    def _repeats_answered(
+        requests: Sequence[_Request], outcomes: list[Submitted | Exception | None], first_of: dict[str, int]
+    ) -> list[Submitted | Exception]:
+        """A request repeated within the batch gets what its first copy got: the same job (not created again),
+        or the same refusal."""
+        answered: list[Submitted | Exception] = []
+        for i, request in enumerate(requests):
+            outcome = outcomes[i]
+            if outcome is None:
+                first = outcomes[first_of[request.request_key]]
+                assert first is not None
+                outcome = Submitted(first.job, False, None) if isinstance(first, Submitted) else first
+            answered.append(outcome)
+        return answered
 
     async def _quota_checks(
         self, conn: AsyncConnection, requests: Sequence[_Request], now: datetime

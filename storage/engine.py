@@ -47,15 +47,20 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     )
 
 
-# One write lock per event loop and database file: engines on the same file share it.
-_WRITE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+# One write lock per event loop and database file: engines on the same file share it. Held weakly on both
+# levels: a lock nobody holds or waits for is as good as a new one, and a lock that was waited on refers to its
+# loop, so a strong reference here would keep every closed loop alive.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakValueDictionary[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def _write_lock(database: str) -> asyncio.Lock:
-    locks = _WRITE_LOCKS.setdefault(asyncio.get_running_loop(), {})
-    return locks.setdefault(database, asyncio.Lock())
+    locks = _WRITE_LOCKS.setdefault(asyncio.get_running_loop(), weakref.WeakValueDictionary())
+    lock = locks.get(database)
+    if lock is None:
+        lock = locks[database] = asyncio.Lock()
+    return lock
 
 
 class SQLiteEngine(AsyncEngine):

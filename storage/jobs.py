@@ -55,6 +55,7 @@ _COUNT_JOBS_BY_USER = (
     )
     .group_by(jobs.c.user_id)
 )
+_FIND_BY_REQUEST = select(jobs).where(jobs.c.request_key.in_(bindparam("keys", expanding=True)))
 _ahead = jobs.alias("ahead")
 _QUEUE_POSITIONS = select(
     jobs.c.id,
@@ -115,6 +116,12 @@ async def queue_positions(conn: AsyncConnection, job_ids: Collection[str]) -> di
 
 async def set_user_blocked(conn: AsyncConnection, user_id: int, *, blocked: bool) -> None:
     await conn.execute(update(users).where(users.c.id == user_id).values(blocked=blocked))
+
+
+async def find_jobs_by_request(conn: AsyncConnection, request_keys: Collection[str]) -> dict[str, JobRecord]:
+    """The jobs already stored for any of ``request_keys``, by key."""
+    result = await conn.execute(_FIND_BY_REQUEST, {"keys": list(request_keys)})
+    return {record.request_key: record for record in map(JobRecord.from_row, result) if record.request_key}
 
 
 async def find_job_by_request(conn: AsyncConnection, request_key: str) -> JobRecord | None:

@@ -185,6 +185,15 @@ async def drop_chat(conn: AsyncConnection, chat_id: int, *, error: str) -> int:
     return result.rowcount
 
 
+async def release_lease(conn: AsyncConnection, outbox_id: int) -> None:
+    """Give a leased notification back to the delivery loop, its attempt not counted."""
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id, outbox.c.status == "pending")
+        .values(lease_expires_at=None, attempts=outbox.c.attempts - 1)
+    )
+
+
 async def release_leases(conn: AsyncConnection) -> int:
     """Free every lease: at start, all of them belong to a sender that died (there is one sender)."""
     stmt = (

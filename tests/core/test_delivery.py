@@ -307,3 +307,19 @@ async def test_sends_that_finish_together_are_recorded_in_one_transaction(engine
         ack_ids = dict((await conn.execute(select(jobs.c.id, jobs.c.ack_message_id))).all())
     assert {ack_ids[s.job.id] for s in submitted} == {item.message_id for item in sender.delivered}
     assert set(await statuses(engine)) == {"sent"}
+
+
+async def test_an_ack_whose_submitter_went_away_is_handed_to_the_loop(engine: AsyncEngine) -> None:
+    jobs_service, delivery, sender = make(engine)
+    gone = asyncio.create_task(jobs_service.submit(submission(user_id=6), take_ack=True))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # its batch has started
+
+    gone.cancel()
+    later = await jobs_service.submit(submission(user_id=6), take_ack=True)  # the next batch, in the same chat
+    await delivery.run_until_idle()
+
+    assert later.ack is None  # the first ack is waiting, unleased, ahead of it
+    assert [item.kind for item in sender.delivered] == ["ack", "ack"]
+    assert sender.delivered[-1].job_id == later.job.id
+    assert set(await statuses(engine)) == {"sent"}

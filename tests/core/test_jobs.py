@@ -350,3 +350,29 @@ async def test_a_redelivered_message_in_a_batch_gets_its_first_job_and_the_other
     assert [isinstance(results[i], Submitted) and results[i].created for i in (0, 2)] == [True, True]
     assert isinstance(results[3], QuotaExceededError)
     assert await count(engine, jobs) == 3
+
+
+async def test_a_redelivered_message_gets_its_first_job_even_at_the_active_limit(engine: AsyncEngine) -> None:
+    service = JobService(engine, job_settings(max_active_jobs_per_user=1))
+    first = await service.submit(submission(user_id=8, message_id=5))
+
+    again = await service.submit(submission(user_id=8, message_id=5))
+    twice = await asyncio.gather(*(service.submit(submission(user_id=9, message_id=6)) for _ in range(2)))
+
+    assert not again.created and again.job.id == first.job.id  # not "you already have 1 storyboard"
+    assert [result.created for result in twice] == [True, False]  # one batch: the copy counts no quota
+    assert twice[0].job.id == twice[1].job.id
+
+
+async def test_one_bad_request_in_a_batch_fails_alone(engine: AsyncEngine) -> None:
+    service = JobService(engine, job_settings())
+
+    results = await asyncio.gather(
+        service.submit(submission(user_id=11)),
+        service.submit(submission(user_id=12, message_id=2**70)),  # no database stores that integer
+        service.submit(submission(user_id=13)),
+        return_exceptions=True,
+    )
+
+    assert [isinstance(result, Submitted) for result in results] == [True, False, True]
+    assert await count(engine, jobs) == 2

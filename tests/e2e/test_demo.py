@@ -139,6 +139,7 @@ async def test_demo_uses_the_lm_named_by_lm_base_url(tmp_path: Path) -> None:
         ("LOG_LEVEL", "verbose", "Unknown level"),
         ("WEBHOOK_SECRET", "has spaces!", "WEBHOOK_SECRET"),
         ("ALLOWED_USER_IDS", "12,abc", "ALLOWED_USER_IDS"),
+        ("TELEGRAM_MAX_SENDS_PER_S", "0.5", "TELEGRAM_MAX_SENDS_PER_S"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it_never_a_traceback(
