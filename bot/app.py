@@ -39,6 +39,7 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
             TelegramSender(application.bot),
             core.jobs,
             wakeup=services.jobs.outbox_waiting,
+            foreground=services.jobs.foreground,
             clock=clock,
         )
         application.bot_data[SERVICES_KEY] = BotServices(

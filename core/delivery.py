@@ -28,6 +28,7 @@ from core.errors import (
     DeliveryRetryLaterError,
     RecipientGoneError,
 )
+from core.foreground import Foreground
 from core.metrics import NOTIFICATIONS
 from core.settings import JobSettings
 from core.types import JobRecord, OutboxRecord, Submitted, VersionRecord
@@ -79,6 +80,7 @@ class Delivery:
         settings: JobSettings,
         *,
         wakeup: Wakeup,
+        foreground: Foreground | None = None,
         clock: Clock | None = None,
         concurrency: int = 16,
         poll_interval_s: float = 1.0,
@@ -88,6 +90,7 @@ class Delivery:
         self.sender = sender
         self.settings = settings
         self.wakeup = wakeup
+        self.foreground = foreground or Foreground()
         self.clock = clock or SystemClock()
         self.poll_interval_s = poll_interval_s
         self.concurrency = concurrency
@@ -150,6 +153,7 @@ class Delivery:
         free = self.concurrency - len(self._in_flight)
         if free <= 0:
             return 0
+        await self.foreground.give_way()  # acks being sent by their handlers go first
         async with self.reader.connect() as conn:
             heads = await outbox_queries.due_heads(conn, now=self.clock.now(), limit=free)
         started = 0

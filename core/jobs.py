@@ -20,6 +20,7 @@ from core.batching import Batcher
 from core.clock import Clock, SystemClock
 from core.delivery import LEASE_S as SEND_LEASE_S
 from core.errors import JobNotFoundError, JobStateError, QuotaExceededError
+from core.foreground import Foreground
 from core.ids import new_job_id, normalize_job_id
 from core.intake import clean_script
 from core.metrics import JOB_FAILURES, JOBS_SUBMITTED
@@ -77,6 +78,7 @@ class JobService:
         self.clock = clock or SystemClock()
         self.jobs_waiting = Wakeup()  # nudged when a job may be claimable
         self.outbox_waiting = Wakeup()  # nudged when a notification was queued
+        self.foreground = Foreground()  # acks go before the pipeline (see core.foreground)
         self._submitter = Batcher(self._submit_many, name="submit", abandoned=self._abandoned)
 
     # -- intake -------------------------------------------------------------------------------------------

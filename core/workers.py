@@ -99,6 +99,7 @@ class WorkerPool:
 
     async def _worker(self, worker_id: str) -> None:
         while not self._stopping:
+            await self.jobs.foreground.give_way()
             try:
                 job = await self.jobs.claim(worker_id)
             except Exception:

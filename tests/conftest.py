@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -24,6 +25,11 @@ from storage.engine import create_engine
 from storage.migrate import upgrade_to_head
 from storage.models import metadata
 from tests.fakes.fake_lm import FakeLM
+
+# Property tests assert behaviour, never time: hypothesis's default 200 ms deadline per example fails them on a
+# busy machine (a garbage collection or a neighbour's burst), which says nothing about the code.
+settings.register_profile("bhiv", deadline=None)
+settings.load_profile("bhiv")
 
 POSTGRES_ENV = "BHIV_TEST_POSTGRES_URL"
 

@@ -109,20 +109,21 @@ async def submit(update: Update, context: BotContext, text: str, *, source: str,
     message: Message | None = update.effective_message
     assert message is not None
     services = context.services
-    try:
-        submitted = await services.jobs.submit(
-            ScriptSubmission(
-                author=author_of(update),
-                chat_id=message.chat_id,
-                message_id=message.message_id,
-                text=text,
-                source="document" if source == "document" else "text",
-                file_name=file_name,
-            ),
-            take_ack=True,
-        )
-    except (ScriptRejectedError, QuotaExceededError) as exc:
-        await message.reply_text(str(exc))
-        return
-    # The ack waits in the outbox (so it survives a crash); deliver it now rather than at the next poll.
-    await services.delivery.deliver_ack(submitted)
+    with services.jobs.foreground.work():  # the pipeline waits while acks are being made (core.foreground)
+        try:
+            submitted = await services.jobs.submit(
+                ScriptSubmission(
+                    author=author_of(update),
+                    chat_id=message.chat_id,
+                    message_id=message.message_id,
+                    text=text,
+                    source="document" if source == "document" else "text",
+                    file_name=file_name,
+                ),
+                take_ack=True,
+            )
+        except (ScriptRejectedError, QuotaExceededError) as exc:
+            await message.reply_text(str(exc))
+            return
+        # The ack waits in the outbox (so it survives a crash); deliver it now rather than at the next poll.
+        await services.delivery.deliver_ack(submitted)
