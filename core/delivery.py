@@ -5,7 +5,8 @@ repeat at most the one message that was in flight. The retry policy sits with th
 - DeliveryRetryLaterError (flood control): wait exactly what the platform asked, then try again;
 - DeliveryTransientError or anything unexpected: exponential backoff (1 s, 2 s, ... 5 min); a status edit or
   failure note is dropped (and logged) after ``outbox_max_attempts``, an ack or a result after a day;
-- RecipientGoneError (the user blocked the bot): drop everything pending for that chat, mark the user blocked;
+- RecipientGoneError (the user blocked the bot): drop everything pending for that chat, mark the user blocked,
+  and cancel the chat's jobs that have not started;
 - DeliveryRejectedError (the platform refused the payload): drop it and log an error (a bug to fix).
 """
 
@@ -316,7 +317,16 @@ class Delivery:
         async with self.engine.begin() as conn:
             dropped = await outbox_queries.drop_chat(conn, notification.chat_id, error=reason)
             await job_queries.set_user_blocked(conn, notification.chat_id, blocked=True)
-        logger.info("chat %s is gone (%s): dropped %d notification(s)", notification.chat_id, reason, dropped)
+            cancelled = await job_queries.cancel_queued_in_chat(
+                conn, notification.chat_id, now=self.clock.now(), reason=reason
+            )
+        logger.info(
+            "chat %s is gone (%s): dropped %d notification(s), cancelled %d queued job(s)",
+            notification.chat_id,
+            reason,
+            dropped,
+            cancelled,
+        )
 
 
 def _job_id(notification: Notification) -> str:

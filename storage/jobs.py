@@ -287,6 +287,16 @@ async def expire_leases(conn: AsyncConnection, *, now: datetime, max_attempts: i
     return list(requeued.scalars()), failed_ids
 
 
+async def cancel_queued_in_chat(conn: AsyncConnection, chat_id: int, *, now: datetime, reason: str) -> int:
+    """Cancel the jobs of a chat that have not started (nobody there would see their results)."""
+    stmt = (
+        update(jobs)
+        .where(jobs.c.chat_id == chat_id, jobs.c.status == "queued")
+        .values(status="cancelled", stage="cancelled", error=reason[:500], finished_at=now, updated_at=now)
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
 async def cancel_job(conn: AsyncConnection, job_id: str, *, now: datetime) -> bool:
     stmt = (
         update(jobs)

@@ -144,19 +144,22 @@ async def test_flood_waits_do_not_use_up_the_attempts(engine: AsyncEngine) -> No
 
 
 async def test_a_chat_that_blocked_the_bot_is_dropped_whole_and_the_user_marked(engine: AsyncEngine) -> None:
-    jobs, delivery, sender = make(engine)
-    await jobs.submit(submission(user_id=9))
-    await jobs.submit(submission(user_id=9))
-    other = (await jobs.submit(submission(user_id=10))).job
+    service, delivery, sender = make(engine)
+    await service.submit(submission(user_id=9))
+    await service.submit(submission(user_id=9))
+    other = (await service.submit(submission(user_id=10))).job
     sender.failures.append(RecipientGoneError("Forbidden: bot was blocked by the user"))
 
     await delivery.run_until_idle()
 
     async with engine.connect() as conn:
         blocked = dict((await conn.execute(select(users.c.id, users.c.blocked))).all())
+        job_status = sorted((await conn.execute(select(jobs.c.chat_id, jobs.c.status))).all())
     assert blocked == {9: True, 10: False}
     assert sender.kinds(other.id) == ["ack"]
     assert sorted(await statuses(engine)) == ["dropped", "dropped", "sent"]
+    # nobody would see their storyboards: the blocked chat's queued jobs are not run
+    assert job_status == [(9, "cancelled"), (9, "cancelled"), (10, "queued")]
 
 
 async def test_a_rejected_payload_is_dropped_and_the_chat_moves_on(engine: AsyncEngine) -> None:
