@@ -23,12 +23,18 @@ class ImportSpy(importlib.abc.MetaPathFinder):
 
 
 async def test_requests_through_httpx_look_up_no_module() -> None:
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    handlers: list[asyncio.Task[None]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while await reader.readuntil(b"\r\n\r\n"):
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
                 await writer.drain()
         writer.close()
+        await writer.wait_closed()
+
+    def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.create_task(serve(reader, writer)))
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -43,5 +49,7 @@ async def test_requests_through_httpx_look_up_no_module() -> None:
         if spy in sys.meta_path:
             sys.meta_path.remove(spy)
         server.close()
+        await server.wait_closed()
+        await asyncio.gather(*handlers)  # the client has closed its connection: each handler ends
 
     assert spy.looked_up == []  # httpcore imports sniffio per request: installed, that is a dict lookup
