@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from core.feedback import Stats
-from core.storyboard import Storyboard
+from core.storyboard import IMPROVED_MAX_SCENE_S, TIGHTENED_MIN_SCENE_S, Storyboard
 from core.types import JobRecord, VersionRecord
 
 MAX_MESSAGE = 4096
@@ -30,7 +30,10 @@ METHOD_NAMES = {
     "lm": "the language model",
     "local": "the built-in generator",
     "local_fallback": "the built-in generator (the language model was unavailable)",
-    "local_heuristic": "the built-in improver, which can change only the pacing",
+    "local_heuristic": (
+        f"the built-in improver, which can change only the pacing, within {TIGHTENED_MIN_SCENE_S:g} to "
+        f"{IMPROVED_MAX_SCENE_S:g} s a scene"
+    ),
 }
 
 _TAG = re.compile(r"<[^>]+>")

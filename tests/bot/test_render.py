@@ -14,7 +14,7 @@ from bot.render import (
     visible_length,
 )
 from core.feedback import Stats
-from core.storyboard import SceneDraft, assemble, generate_local
+from core.storyboard import SceneDraft, assemble, generate_local, improve_heuristic
 from tests.fakes.records import make_job, make_version
 
 
@@ -74,3 +74,13 @@ def test_stats_show_distribution_average_and_percentiles() -> None:
     assert "1★ 1" in text and "5★ 3" in text
     assert "75%" in text and "fallbacks: 1" in text
     assert "median 120 ms, p95 900 ms" in text
+
+
+def test_a_version_by_the_built_in_improver_says_how_far_it_can_go() -> None:
+    board = improve_heuristic(generate_local("A short line\nAnother"), rating=2, comment="faster")
+
+    text = render_result(make_job(status="done", kind="improve"), make_version(board.to_json()), board)
+
+    # the scenes are at 3 s already: "faster" changed nothing, and the user is told why
+    assert [scene.duration for scene in board.scenes] == [3.0, 3.0]
+    assert "can change only the pacing, within 3 to 8 s a scene" in text
