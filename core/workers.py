@@ -100,6 +100,8 @@ class WorkerPool:
     async def _worker(self, worker_id: str) -> None:
         while not self._stopping:
             await self.jobs.foreground.give_way()
+            if self._stopping:  # stop() came while giving way: claim nothing more
+                break
             try:
                 job = await self.jobs.claim(worker_id)
             except Exception:

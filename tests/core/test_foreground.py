@@ -58,3 +58,21 @@ async def test_workers_claim_no_job_while_an_ack_is_being_made(engine: AsyncEngi
     await burst
 
     assert (await jobs.get_for_user(job.id, 2))[0].status == "done"
+
+
+async def test_a_worker_giving_way_when_stop_comes_claims_nothing(engine: AsyncEngine) -> None:
+    jobs = JobService(engine, job_settings())
+    jobs.foreground.max_wait_s = 60
+    pipeline = CountingPipeline()
+    job = (await jobs.submit(submission(user_id=3))).job
+    pool = WorkerPool(jobs, pipeline, jobs.settings)
+
+    with jobs.foreground.work():
+        await pool.start()
+        await asyncio.sleep(0.05)  # every worker is giving way
+        stopping = asyncio.create_task(pool.stop())
+        await asyncio.sleep(0.05)
+    await stopping
+
+    assert sum(pipeline.calls.values()) == 0
+    assert (await jobs.get_for_user(job.id, 3))[0].status == "queued"
