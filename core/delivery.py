@@ -231,7 +231,7 @@ class Delivery:
             await self._backoff(notification, exc)
         else:
             NOTIFICATIONS.labels(kind, "sent").inc()
-            await self._sent(notification, message_id)
+            await self._record_sent((notification, message_id))
 
     async def _load(self, row: OutboxRecord) -> Notification:
         data = json.loads(row.payload)
@@ -251,9 +251,6 @@ class Delivery:
             return False
         job = notification.job
         return job.ack_message_id is None or job.ack_status == job.status
-
-    async def _sent(self, notification: Notification, message_id: int | None) -> None:
-        await self._record_sent((notification, message_id))
 
     async def _record_sent_many(self, sent: Sequence[tuple[Notification, int | None]]) -> list[None]:
         """Mark sends done, and what each job's ack shows now: one transaction for all the sends that finished

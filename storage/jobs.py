@@ -125,8 +125,7 @@ async def find_jobs_by_request(conn: AsyncConnection, request_keys: Collection[s
 
 
 async def find_job_by_request(conn: AsyncConnection, request_key: str) -> JobRecord | None:
-    row = (await conn.execute(select(jobs).where(jobs.c.request_key == request_key))).first()
-    return JobRecord.from_row(row) if row else None
+    return (await find_jobs_by_request(conn, [request_key])).get(request_key)
 
 
 async def oldest_recent_job_time(conn: AsyncConnection, user_id: int, *, since: datetime) -> datetime | None:
@@ -146,13 +145,9 @@ async def recent_jobs(conn: AsyncConnection, user_id: int, *, limit: int) -> lis
     return [JobRecord.from_row(row) for row in await conn.execute(stmt)]
 
 
-async def queue_position(conn: AsyncConnection, job: JobRecord) -> int:
-    """1 for the next job to be claimed; counts queued jobs ahead of this one."""
-    stmt = select(func.count()).where(
-        jobs.c.status == "queued",
-        (jobs.c.available_at < job.available_at) | (and_(jobs.c.available_at == job.available_at, jobs.c.id < job.id)),
-    )
-    return int((await conn.execute(stmt)).scalar_one()) + 1
+async def queue_position(conn: AsyncConnection, job: JobRecord) -> int | None:
+    """1 for the next job to be claimed; None if the job is not queued."""
+    return (await queue_positions(conn, [job.id])).get(job.id)
 
 
 async def claim_next(

@@ -32,9 +32,9 @@ class NewNotification:
     kind: str
     payload: dict[str, object]
     now: datetime
-    job_id: str | None
-    dedupe_key: str
-    lease_until: datetime | None = None
+    job_id: str | None = None
+    dedupe_key: str | None = None
+    lease_until: datetime | None = None  # added already leased to its caller, who sends it at once
 
 
 async def enqueue(
@@ -48,39 +48,30 @@ async def enqueue(
     dedupe_key: str | None = None,
 ) -> int | None:
     """Add a notification; with a ``dedupe_key`` already present, add nothing and return None."""
-    values = {
-        "chat_id": chat_id,
-        "kind": kind,
-        "payload": json.dumps(payload, ensure_ascii=False),
-        "job_id": job_id,
-        "dedupe_key": dedupe_key,
-        "status": "pending",
-        "attempts": 0,
-        "next_try_at": now,
-        "created_at": now,
-    }
+    values = _values(NewNotification(chat_id, kind, payload, now, job_id, dedupe_key))
     return (await conn.execute(_ENQUEUE(conn), values)).scalar_one_or_none()
 
 
 async def enqueue_many(conn: AsyncConnection, rows: Sequence[NewNotification]) -> dict[str, int]:
     """Add notifications in one statement; returns their ids by ``dedupe_key`` (each row must have a new one).
     A row with ``lease_until`` is added already leased: its caller delivers it at once."""
-    params = [
-        {
-            "chat_id": row.chat_id,
-            "kind": row.kind,
-            "payload": json.dumps(row.payload, ensure_ascii=False),
-            "job_id": row.job_id,
-            "dedupe_key": row.dedupe_key,
-            "status": "pending",
-            "attempts": 1 if row.lease_until else 0,
-            "next_try_at": row.now,
-            "lease_expires_at": row.lease_until,
-            "created_at": row.now,
-        }
-        for row in rows
-    ]
-    return {dedupe_key: outbox_id for outbox_id, dedupe_key in await conn.execute(_INSERT_MANY, params)}
+    result = await conn.execute(_INSERT_MANY, [_values(row) for row in rows])
+    return {dedupe_key: outbox_id for outbox_id, dedupe_key in result}
+
+
+def _values(row: NewNotification) -> dict[str, object]:
+    return {
+        "chat_id": row.chat_id,
+        "kind": row.kind,
+        "payload": json.dumps(row.payload, ensure_ascii=False),
+        "job_id": row.job_id,
+        "dedupe_key": row.dedupe_key,
+        "status": "pending",
+        "attempts": 1 if row.lease_until else 0,
+        "next_try_at": row.now,
+        "lease_expires_at": row.lease_until,
+        "created_at": row.now,
+    }
 
 
 async def chats_with_pending(conn: AsyncConnection, chat_ids: Collection[int]) -> set[int]:
