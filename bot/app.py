@@ -1,4 +1,13 @@
-"""The application factory and its lifecycle: services start in post_init and stop in post_stop."""
+"""The composition root: the roles a command asks for, started in order and stopped in reverse.
+
+    receive   python-telegram-bot's Application and its handlers, with this bot's intake and feedback
+    send      this bot's outbox delivery, through TelegramSender
+    work      the worker pool (core.workers), unless WORKER_CONCURRENCY=0
+
+Everything starts in ``post_init``, once getMe has told the bot's id (it scopes every key), on one
+AsyncExitStack: a start that fails half-way (a port in use, a database that refuses) unwinds what had started,
+so a process that cannot start leaves nothing running.
+"""
 
 from __future__ import annotations
 
@@ -20,60 +29,71 @@ from bot.settings import TelegramSettings
 from bot.throttle import UserThrottle
 from core import health
 from core.clock import Clock
-from core.delivery import Delivery
-from core.feedback import FeedbackService
-from core.services import CoreSettings, create_services
+from core.errors import StartupError
+from core.health import Health
+from core.services import CoreSettings, Role, open_core
 
 logger = logging.getLogger(__name__)
 
+LIFECYCLE_KEY = "bhiv_lifecycle"
 
-def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock: Clock | None = None) -> Application:  # type: ignore[type-arg]
+
+def create_application(
+    telegram: TelegramSettings,
+    core: CoreSettings,
+    *,
+    clock: Clock | None = None,
+    roles: frozenset[Role] = frozenset(Role),
+) -> Application:  # type: ignore[type-arg]
     token = telegram.token
     if not token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
-        services = await create_services(core, clock=clock)
-        delivery = Delivery(
-            services.engine,
-            TelegramSender(application.bot),
-            core.jobs,
-            wakeup=services.jobs.outbox_waiting,
-            foreground=services.jobs.foreground,
-            clock=clock,
-        )
+        async with contextlib.AsyncExitStack() as stack:
+            await _start(application, stack)
+            application.bot_data[LIFECYCLE_KEY] = stack.pop_all()  # started: post_stop unwinds it
+
+    async def _start(application: Application, stack: contextlib.AsyncExitStack) -> None:  # type: ignore[type-arg]
+        ops = None
+        if telegram.ops_enabled:
+            ops = OpsServer(lambda: _health(application), host=telegram.ops_listen, port=telegram.ops_port)
+            await ops.start()
+            stack.push_async_callback(ops.stop)
+        services = await open_core(core, roles=roles, clock=clock)
+        stack.push_async_callback(services.aclose)
+        bot_id = application.bot.id
+        intake = services.intake(bot_id)
+        delivery = services.delivery(TelegramSender(application.bot), bot_id=bot_id)
         application.bot_data[SERVICES_KEY] = BotServices(
             core=services,
-            feedback=FeedbackService(services.engine, services.jobs, clock=clock),
+            intake=intake,
+            feedback=services.feedback(intake),
             delivery=delivery,
             telegram=telegram,
             throttle=UserThrottle(limit=telegram.flood_max_updates, window_s=telegram.flood_window_s),
+            ops=ops,
         )
-        await services.workers.start()
-        await delivery.start()
-        if telegram.ops_enabled:
-            bot_services = application.bot_data[SERVICES_KEY]
-            bot_services.ops = OpsServer(
-                lambda: health.check(services, delivery, max_outbox_lag_s=telegram.max_outbox_lag_s),
-                host=telegram.ops_listen,
-                port=telegram.ops_port,
-            )
-            await bot_services.ops.start()
+        stack.callback(application.bot_data.pop, SERVICES_KEY, None)
+        if Role.SEND in roles:
+            await delivery.start()
+            stack.push_async_callback(delivery.stop)
+        if services.workers is not None:
+            await services.workers.start()
+            stack.push_async_callback(services.workers.stop)
         await application.bot.set_my_commands(COMMANDS)
-        logger.info("bot @%s is up", application.bot.username)
+        logger.info("bot @%s (id %s) is up: %s", application.bot.username, bot_id, ", ".join(sorted(roles)))
 
     async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
-        services: BotServices | None = application.bot_data.get(SERVICES_KEY)
-        if services is not None:
-            await services.core.workers.stop()
-            await services.delivery.stop()
+        stack: contextlib.AsyncExitStack | None = application.bot_data.pop(LIFECYCLE_KEY, None)
+        if stack is not None:
+            await stack.aclose()
 
-    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-        services: BotServices | None = application.bot_data.pop(SERVICES_KEY, None)
-        if services is not None:
-            if services.ops is not None:
-                await services.ops.stop()
-            await services.core.aclose()
+    async def _health(application: Application) -> Health:  # type: ignore[type-arg]
+        services: BotServices | None = application.bot_data.get(SERVICES_KEY)
+        if services is None:  # still starting
+            return Health(False, 0, core.jobs.worker_concurrency, False, 0, 0.0, telegram.max_outbox_lag_s)
+        return await health.check(services.core, services.delivery, max_outbox_lag_s=telegram.max_outbox_lag_s)
 
     application = (
         ApplicationBuilder()
@@ -91,7 +111,6 @@ def create_application(telegram: TelegramSettings, core: CoreSettings, *, clock:
         .context_types(ContextTypes(context=BotContext))
         .post_init(post_init)
         .post_stop(post_stop)
-        .post_shutdown(post_shutdown)
         .build()
     )
     register(application)
@@ -113,36 +132,48 @@ async def running(
     webhook: Webhook | None = None,
     poll_timeout_s: int = 10,
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    """Run the bot inside an existing event loop (tests, the demo): what run_polling / run_webhook do,
-    without owning the loop or the signals."""
+    """Run the bot inside an existing event loop (``bhiv-bot run``, the demo, tests): what run_polling and
+    run_webhook do, without owning the loop or the signals. Whatever fails on the way up is unwound."""
     await application.initialize()
     try:
-        if application.post_init:
-            await application.post_init(application)
-        await application.start()
-        updater = application.updater
-        assert updater is not None
-        if webhook is None:
-            await updater.start_polling(poll_interval=0.0, timeout=poll_timeout_s, allowed_updates=Update.ALL_TYPES)
-        else:
-            await updater.start_webhook(
-                listen=webhook.listen,
-                port=webhook.port,
-                url_path=urlsplit(webhook.url).path.lstrip("/"),
-                webhook_url=webhook.url,
-                secret_token=webhook.secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+        started = False
         try:
+            if application.post_init:
+                await application.post_init(application)
+            started = True
+            await application.start()
+            updater = application.updater
+            assert updater is not None
+            if webhook is None:
+                await updater.start_polling(poll_interval=0.0, timeout=poll_timeout_s, allowed_updates=Update.ALL_TYPES)
+            else:
+                await _start_webhook(application, webhook)
             yield application
         finally:
-            if updater.running:
+            updater = application.updater
+            if updater is not None and updater.running:
                 await updater.stop()
             if application.running:
                 await application.stop()
-            if application.post_stop:
+            if started and application.post_stop:
                 await application.post_stop(application)
     finally:
         await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+
+
+async def _start_webhook(application: Application, webhook: Webhook) -> None:  # type: ignore[type-arg]
+    assert application.updater is not None
+    try:
+        await application.updater.start_webhook(
+            listen=webhook.listen,
+            port=webhook.port,
+            url_path=urlsplit(webhook.url).path.lstrip("/"),
+            webhook_url=webhook.url,
+            secret_token=webhook.secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    except OSError as exc:
+        raise StartupError(
+            f"WEBHOOK_PORT: cannot listen on {webhook.listen}:{webhook.port} ({exc.strerror or exc}); "
+            "set WEBHOOK_PORT to a free port"
+        ) from exc

@@ -1,26 +1,30 @@
-"""The ``bhiv-bot`` command: storyboard | migrate (and, from the Telegram side, run | demo)."""
+"""The ``bhiv-bot`` command: run | demo | storyboard | migrate.
+
+Whatever stops a command from starting ends it with one line on stderr that names the setting at fault and
+the fix, and a non-zero exit: never a traceback, never a secret.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from telegram import Update
+from telegram.error import InvalidToken
 
-from bot.app import create_application
-from bot.demo import run_demo
+from bot.app import Webhook, create_application, running
 from bot.logs import configure_logging
 from bot.settings import TelegramSettings
-from core.errors import BhivError
-from core.intake import clean_script, decode_script
-from core.services import CoreSettings, create_pipeline, migrate_database
+from bot.texts import rejection_text
+from core.errors import BhivError, ScriptRejectedError
+from core.scripts import clean_script, decode_script
+from core.services import CoreSettings, Role, create_pipeline, migrate_database
 
 logger = logging.getLogger("bhiv_bot")
 
@@ -55,13 +59,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return run(telegram, settings)
         if args.command == "demo":
-            return asyncio.run(
-                run_demo(telegram, demo_settings(settings), files_dir=settings.storage.data_dir / "demo-files")
-            )
+            from bot.demo import run_demo  # the emulator is a third of the code: only the demo loads it
+
+            return asyncio.run(run_demo(telegram, settings, files_dir=settings.storage.data_dir / "demo-files"))
         if args.command == "storyboard":
             data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
             return asyncio.run(_storyboard(settings, data))
         return asyncio.run(_migrate(settings))
+    except ScriptRejectedError as exc:
+        print(f"bhiv-bot: {rejection_text(exc)}", file=sys.stderr)
+        return 1
+    except InvalidToken:
+        # python-telegram-bot puts the token in this error's text: say what to check, never the token.
+        print(
+            "bhiv-bot: TELEGRAM_BOT_TOKEN was refused by the Bot API (getMe answered 401 or 404): check the token, "
+            "and TELEGRAM_API_BASE_URL if you set it",
+            file=sys.stderr,
+        )
+        return 1
     except BhivError as exc:
         print(f"bhiv-bot: {exc}", file=sys.stderr)
         return 1
@@ -87,24 +102,6 @@ def secrets_of(settings: CoreSettings, telegram: TelegramSettings) -> list[str]:
     return [value.get_secret_value() for value in values if value is not None]
 
 
-def demo_settings(settings: CoreSettings) -> CoreSettings:
-    """The demo keeps its own SQLite file (data/demo.db, new each run) unless DATABASE_URL says otherwise."""
-    if settings.storage.database_url:
-        return settings
-    storage = settings.storage.model_copy(update={"database_url": _demo_database_url(settings)})
-    return dataclasses.replace(settings, storage=storage)
-
-
-def _demo_database_url(settings: CoreSettings) -> str:
-    """A fresh SQLite file each run: the emulator numbers messages from 1 again, and a message id seen before
-    would be taken for a re-delivered update."""
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    path = (settings.storage.data_dir / "demo.db").resolve()
-    for stale in (path, path.with_name("demo.db-wal"), path.with_name("demo.db-shm")):
-        stale.unlink(missing_ok=True)
-    return f"sqlite+aiosqlite:///{path}"
-
-
 def run(telegram: TelegramSettings, settings: CoreSettings) -> int:
     if not telegram.token:
         print(SETUP_HINT, file=sys.stderr)
@@ -112,22 +109,33 @@ def run(telegram: TelegramSettings, settings: CoreSettings) -> int:
     if telegram.webhook_url and not telegram.webhook_secret:
         print(WEBHOOK_HINT, file=sys.stderr)
         return 2
-    application = create_application(telegram, settings)
-    if telegram.webhook_url:
-        assert telegram.webhook_secret is not None
-        logger.info("webhook mode on %s:%s", telegram.webhook_listen, telegram.webhook_port)
-        application.run_webhook(
+    roles = frozenset({Role.RECEIVE, Role.SEND} | ({Role.WORK} if settings.jobs.worker_concurrency else set()))
+    asyncio.run(serve(telegram, settings, roles=roles))
+    return 0
+
+
+async def serve(telegram: TelegramSettings, settings: CoreSettings, *, roles: frozenset[Role]) -> None:
+    """Run until SIGINT or SIGTERM, then stop in order: no new work, in-flight jobs and sends finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    webhook = None
+    if telegram.webhook_url and telegram.webhook_secret:
+        webhook = Webhook(
+            telegram.webhook_url,
+            telegram.webhook_secret.get_secret_value(),
             listen=telegram.webhook_listen,
             port=telegram.webhook_port,
-            url_path=urlsplit(telegram.webhook_url).path.lstrip("/"),
-            webhook_url=telegram.webhook_url,
-            secret_token=telegram.webhook_secret.get_secret_value(),
-            allowed_updates=Update.ALL_TYPES,
         )
-    else:
-        logger.info("long polling %s", urlsplit(telegram.telegram_api_base_url).netloc)
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
-    return 0
+    application = create_application(telegram, settings, roles=roles)
+    async with running(application, webhook=webhook):
+        if webhook is None:
+            logger.info("long polling %s", urlsplit(telegram.telegram_api_base_url).netloc)
+        else:
+            logger.info("webhook mode on %s:%s", webhook.listen, webhook.port)
+        await stop.wait()
+    logger.info("stopped")
 
 
 async def _storyboard(settings: CoreSettings, data: bytes) -> int:

@@ -12,8 +12,10 @@ from bot.settings import TelegramSettings
 from bot.throttle import UserThrottle
 from core.delivery import Delivery
 from core.feedback import FeedbackService
-from core.jobs import JobService
-from core.services import Services
+from core.intake import Intake
+from core.queries import JobQueries
+from core.queue import JobQueue
+from core.services import Core
 from core.settings import AccessSettings
 
 SERVICES_KEY = "bhiv_services"
@@ -21,17 +23,24 @@ SERVICES_KEY = "bhiv_services"
 
 @dataclass
 class BotServices:
-    core: Services
+    """What the receive role's handlers use: this bot's intake and feedback, the queries, and its sender."""
+
+    core: Core
+    intake: Intake
     feedback: FeedbackService
     delivery: Delivery
     telegram: TelegramSettings
     throttle: UserThrottle
+    ops: OpsServer | None = None  # /healthz and /metrics, when enabled
     press_locks: KeyedLocks = field(default_factory=KeyedLocks)
-    ops: OpsServer | None = None
 
     @property
-    def jobs(self) -> JobService:
-        return self.core.jobs
+    def queries(self) -> JobQueries:
+        return self.core.queries
+
+    @property
+    def queue(self) -> JobQueue:
+        return self.core.queue
 
     @property
     def access(self) -> AccessSettings:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +25,15 @@ from bot.emulator.users import EmulatedUser
 from bot.settings import TelegramSettings
 from core.services import CoreSettings
 
-DEMO_TOKEN = "123456:DEMO-bhiv_bot"  # noqa: S105 - the emulator's own token, not a secret
+DEMO_TOKEN_SECRET = "DEMO-bhiv_bot"  # noqa: S105 - the emulator's own token, not a secret
+
+
+def demo_token() -> str:
+    """A token of a new bot id each run: a fresh emulator numbers its messages from 1 again, as a new bot's chats
+    would be, so the demo keeps its database and finds its earlier runs' messages under another bot."""
+    return f"{secrets.randbelow(9 * 10**9) + 10**9}:{DEMO_TOKEN_SECRET}"
+
+
 DEMO_USER_ID = 1001
 SETTLE_TIMEOUT_S = 60.0
 QUIET_S = 0.4
@@ -140,10 +150,12 @@ class TerminalChat:
 
 
 async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir: Path) -> int:
-    async with BotAPIEmulator(token=DEMO_TOKEN, bot_username="bhiv_demo_bot", bot_first_name="bhiv-bot") as emu:
+    token = demo_token()
+    core = demo_settings(core)
+    async with BotAPIEmulator(token=token, bot_username="bhiv_demo_bot", bot_first_name="bhiv-bot") as emu:
         telegram = telegram.model_copy(
             update={
-                "telegram_bot_token": SecretStr(DEMO_TOKEN),
+                "telegram_bot_token": SecretStr(token),
                 "telegram_api_base_url": emu.base_url,
                 "telegram_api_file_url": emu.file_url,
                 "webhook_url": None,
@@ -169,6 +181,15 @@ async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir:
     return 0
 
 
+def demo_settings(settings: CoreSettings) -> CoreSettings:
+    """The demo keeps its own SQLite file (data/demo.db) unless DATABASE_URL says otherwise."""
+    if settings.storage.database_url:
+        return settings
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite+aiosqlite:///{(settings.storage.data_dir / 'demo.db').resolve()}"
+    return dataclasses.replace(settings, storage=settings.storage.model_copy(update={"database_url": url}))
+
+
 async def _read_lines(chat: TerminalChat) -> None:
     buffer: list[str] = []
     while True:
@@ -190,7 +211,7 @@ async def _settle(application: object, emulator: BotAPIEmulator) -> None:
     last_seq = -1
     while loop.time() < deadline:
         await asyncio.sleep(QUIET_S)
-        idle = emulator.state.updates.head() is None and await services.jobs.backlog() == (0, 0)
+        idle = emulator.state.updates.head() is None and await services.queries.backlog() == (0, 0)
         if idle and emulator.state.last_seq == last_seq:
             return
         last_seq = emulator.state.last_seq

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from core.errors import StartupError
 from core.health import Health
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,17 @@ class OpsServer:
         self._runner = web.AppRunner(app, access_log=None)
 
     async def start(self) -> None:
+        """Bind and serve; a StartupError naming OPS_PORT when the port cannot be had."""
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise StartupError(
+                f"OPS_PORT: cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
+                "set OPS_PORT to a free port (0 picks one)"
+            ) from exc
         self.port = int(self._runner.addresses[0][1])  # the bound port, when 0 was asked for
         logger.info("ops endpoints on http://%s:%s/healthz and /metrics", self.host, self.port)
 

@@ -10,22 +10,22 @@ import html
 import re
 from collections.abc import Iterable
 
+from bot.texts import failure_text
 from core.feedback import Stats
 from core.storyboard import IMPROVED_MAX_SCENE_S, TIGHTENED_MIN_SCENE_S, Storyboard
-from core.types import JobRecord, VersionRecord
+from core.types import JobKind, JobRecord, JobStatus, VersionRecord
 
 MAX_MESSAGE = 4096
 PREVIEW_BUDGET = 3800  # leaves room for the header and the closing line
 SCENE_PREVIEW_CHARS = 160
 
 STATUS_LINES = {
-    "queued": "⏳ Queued",
-    "running": "⚙️ Working on it…",
-    "done": "✅ Done",
-    "failed": "❌ Failed",
-    "cancelled": "🚫 Cancelled",
+    JobStatus.QUEUED: "⏳ Queued",
+    JobStatus.RUNNING: "⚙️ Working on it…",
+    JobStatus.DONE: "✅ Done",
+    JobStatus.FAILED: "❌ Failed",
+    JobStatus.CANCELLED: "🚫 Cancelled",
 }
-ACTIVE = ("queued", "running")
 METHOD_NAMES = {
     "lm": "the language model",
     "local": "the built-in generator",
@@ -63,37 +63,37 @@ def shorten(text: str, limit: int) -> str:
 
 def status_line(job: JobRecord, position: int | None = None) -> str:
     line = STATUS_LINES.get(job.status, job.status)
-    if job.status == "queued" and position is not None:
+    if job.status == JobStatus.QUEUED and position is not None:
         line += f" (position {position})" if position > 1 else " (next up)"
-    if job.status == "queued" and job.attempts > 0:
+    if job.status == JobStatus.QUEUED and job.attempts > 0:
         line += ", retrying"
-    if job.status == "failed" and job.error:
-        line += f": {esc(job.error)}"
+    if job.status == JobStatus.FAILED and job.error:
+        line += f": {esc(failure_text(job))}"
     return line
 
 
 def render_ack(job: JobRecord, position: int | None = None) -> str:
-    what = "Improving your storyboard" if job.kind == "improve" else "Got your script"
-    status = status_line(job, position) + (": the storyboard is below." if job.status == "done" else "")
-    hint = f"\nAsk with /status {job.id} · cancel with /cancel {job.id}" if job.status in ACTIVE else ""
+    what = "Improving your storyboard" if job.kind == JobKind.IMPROVE else "Got your script"
+    status = status_line(job, position) + (": the storyboard is below." if job.status == JobStatus.DONE else "")
+    hint = f"\nAsk with /status {job.id} · cancel with /cancel {job.id}" if job.status.active else ""
     return f"🎬 {what}. Job <code>{job.id}</code>\n{status}{hint}"
 
 
 def render_status(job: JobRecord, position: int | None = None) -> str:
-    kind = "improvement" if job.kind == "improve" else "storyboard"
+    kind = "improvement" if job.kind == JobKind.IMPROVE else "storyboard"
     created = job.created_at.strftime("%Y-%m-%d %H:%M UTC")
     return f"Job <code>{job.id}</code> ({kind}, sent {created})\n{status_line(job, position)}"
 
 
 def render_failed(job: JobRecord) -> str:
-    reason = esc(job.error) if job.error else "Something went wrong."
+    reason = esc(failure_text(job))
     return f"❌ Job <code>{job.id}</code> failed. {reason}"
 
 
 def render_jobs(jobs: Iterable[JobRecord]) -> str:
     lines = [
         f"<code>{job.id}</code> · {job.created_at:%m-%d %H:%M}"
-        f"{' · improvement' if job.kind == 'improve' else ''} · {STATUS_LINES[job.status]}"
+        f"{' · improvement' if job.kind == JobKind.IMPROVE else ''} · {STATUS_LINES[job.status]}"
         for job in jobs
     ]
     if not lines:

@@ -9,6 +9,8 @@ message to edit not found), which count as delivered; TimedOut and other Network
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import ClassVar
 
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
@@ -26,6 +28,7 @@ from core.errors import (
 )
 from core.metrics import TELEGRAM_ERRORS
 from core.storyboard import parse_storyboard
+from core.types import JobRecord, NotificationKind, VersionRecord
 
 logger = logging.getLogger(__name__)
 
@@ -50,57 +53,73 @@ class TelegramSender:
         job = notification.job
         if job is None:
             raise DeliveryRejectedError(f"{notification.kind} without a job")
-        chat_id = notification.chat_id
-        if notification.kind == "ack":
-            reply = (
-                ReplyParameters(notification.reply_to, allow_sending_without_reply=True)
-                if notification.reply_to
-                else None
-            )
-            sent = await self.bot.send_message(
-                chat_id,
-                render_ack(job, notification.queue_position),
-                parse_mode=ParseMode.HTML,
-                reply_parameters=reply,
-                link_preview_options=NO_PREVIEW,
-            )
-            return sent.message_id
-        if notification.kind == "job_status":
-            if job.ack_message_id is None:
-                return None
-            edited = await self.bot.edit_message_text(
-                render_ack(job, notification.queue_position),
-                chat_id=chat_id,
-                message_id=job.ack_message_id,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=NO_PREVIEW,
-            )
-            return edited.message_id if isinstance(edited, Message) else job.ack_message_id
-        if notification.kind == "job_failed":
-            sent = await self.bot.send_message(chat_id, render_failed(job), parse_mode=ParseMode.HTML)
-            return sent.message_id
-        version = notification.version
-        if version is None:
-            raise DeliveryRejectedError(f"{notification.kind} for job {job.id} without a version")
-        if notification.kind == "result":
-            storyboard = parse_storyboard(version.storyboard_json)
-            sent = await self.bot.send_message(
-                chat_id,
-                render_result(job, version, storyboard),
-                parse_mode=ParseMode.HTML,
-                reply_markup=build_rating_keyboard(version.id),
-                link_preview_options=NO_PREVIEW,
-            )
-            return sent.message_id
-        if notification.kind == "result_file":
-            sent = await self.bot.send_document(
-                chat_id,
-                version.storyboard_json.encode(),
-                filename=f"storyboard-{job.id}-v{version.version}.json",
-                caption=f"Storyboard JSON · job {job.id} · version {version.version}",
-            )
-            return sent.message_id
-        raise DeliveryRejectedError(f"unknown notification kind {notification.kind!r}")
+        return await self._BY_KIND[notification.kind](self, notification, job)
+
+    async def _ack(self, notification: Notification, job: JobRecord) -> int | None:
+        reply = (
+            ReplyParameters(notification.reply_to, allow_sending_without_reply=True) if notification.reply_to else None
+        )
+        sent = await self.bot.send_message(
+            notification.chat_id,
+            render_ack(job, notification.queue_position),
+            parse_mode=ParseMode.HTML,
+            reply_parameters=reply,
+            link_preview_options=NO_PREVIEW,
+        )
+        return sent.message_id
+
+    async def _job_status(self, notification: Notification, job: JobRecord) -> int | None:
+        if job.ack_message_id is None:
+            return None
+        edited = await self.bot.edit_message_text(
+            render_ack(job, notification.queue_position),
+            chat_id=notification.chat_id,
+            message_id=job.ack_message_id,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=NO_PREVIEW,
+        )
+        return edited.message_id if isinstance(edited, Message) else job.ack_message_id
+
+    async def _job_failed(self, notification: Notification, job: JobRecord) -> int | None:
+        sent = await self.bot.send_message(notification.chat_id, render_failed(job), parse_mode=ParseMode.HTML)
+        return sent.message_id
+
+    async def _result(self, notification: Notification, job: JobRecord) -> int | None:
+        version = _version_of(notification, job)
+        sent = await self.bot.send_message(
+            notification.chat_id,
+            render_result(job, version, parse_storyboard(version.storyboard_json)),
+            parse_mode=ParseMode.HTML,
+            reply_markup=build_rating_keyboard(version.id),
+            link_preview_options=NO_PREVIEW,
+        )
+        return sent.message_id
+
+    async def _result_file(self, notification: Notification, job: JobRecord) -> int | None:
+        version = _version_of(notification, job)
+        sent = await self.bot.send_document(
+            notification.chat_id,
+            version.storyboard_json.encode(),
+            filename=f"storyboard-{job.id}-v{version.version}.json",
+            caption=f"Storyboard JSON · job {job.id} · version {version.version}",
+        )
+        return sent.message_id
+
+    _BY_KIND: ClassVar[
+        Mapping[NotificationKind, Callable[[TelegramSender, Notification, JobRecord], Awaitable[int | None]]]
+    ] = {
+        NotificationKind.ACK: _ack,
+        NotificationKind.JOB_STATUS: _job_status,
+        NotificationKind.JOB_FAILED: _job_failed,
+        NotificationKind.RESULT: _result,
+        NotificationKind.RESULT_FILE: _result_file,
+    }
+
+
+def _version_of(notification: Notification, job: JobRecord) -> VersionRecord:
+    if notification.version is None:
+        raise DeliveryRejectedError(f"{notification.kind} for job {job.id} without a version")
+    return notification.version
 
 
 def map_telegram_error(exc: TelegramError) -> DeliveryError:

@@ -15,28 +15,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
-from core.batching import Batcher
-from core.clock import Clock, SystemClock
+from core.clock import Clock
 from core.errors import (
     DeliveryRejectedError,
     DeliveryRetryLaterError,
     RecipientGoneError,
 )
-from core.foreground import Foreground
+from core.events import JobEvent, transition
 from core.metrics import NOTIFICATIONS
 from core.settings import JobSettings
 from core.types import JobRecord, OutboxRecord, Submitted, VersionRecord
-from core.wakeup import Wakeup
+from core.wakeups import Wakeups
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
-from storage.engine import read_only
+from storage.db import Database
+from storage.states import FailureCode, NotificationKind
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class Notification:
 
     id: int
     chat_id: int
-    kind: str  # ack | job_status | job_failed | result | result_file
+    kind: NotificationKind
     attempts: int
     created_at: datetime
     job: JobRecord | None = None
@@ -76,29 +75,27 @@ class Sender(Protocol):
 class Delivery:
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
         sender: Sender,
         settings: JobSettings,
         *,
-        wakeup: Wakeup,
-        foreground: Foreground | None = None,
-        clock: Clock | None = None,
+        bot_id: int,
+        clock: Clock,
+        wakeups: Wakeups,
         concurrency: int = 16,
         poll_interval_s: float = 1.0,
     ) -> None:
-        self.engine = engine
-        self.reader = read_only(engine)  # reads take no write lock on SQLite
+        self.db = db
         self.sender = sender
         self.settings = settings
-        self.wakeup = wakeup
-        self.foreground = foreground or Foreground()
-        self.clock = clock or SystemClock()
+        self.bot_id = bot_id  # this sender delivers this bot's notifications only
+        self.clock = clock
+        self.wakeups = wakeups
         self.poll_interval_s = poll_interval_s
         self.concurrency = concurrency
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[bool]] = set()
         self._in_flight_ids: set[int] = set()
-        self._record_sent = Batcher(self._record_sent_many, name="outbox-sent")
 
     @property
     def running(self) -> bool:
@@ -107,8 +104,7 @@ class Delivery:
     async def start(self) -> None:
         """Start the loop. The bot is the only sender, so leases left in the outbox are a dead process's:
         release them, or what it had in flight would wait for the lease to run out."""
-        async with self.engine.begin() as conn:
-            released = await outbox_queries.release_leases(conn)
+        released = await self.db.write(outbox_queries.release_leases, self.bot_id)
         if released:
             logger.warning("released %d notification(s) a previous run left in flight", released)
         self._task = asyncio.create_task(self._loop(), name="outbox-delivery")
@@ -143,7 +139,7 @@ class Delivery:
                 started = 0
             if started:
                 continue
-            waiter = asyncio.create_task(self.wakeup.wait(self.poll_interval_s))
+            waiter = asyncio.create_task(self.wakeups.wait_for_outbox(self.poll_interval_s))
             try:
                 await asyncio.wait({waiter, *self._in_flight}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -154,9 +150,7 @@ class Delivery:
         free = self.concurrency - len(self._in_flight)
         if free <= 0:
             return 0
-        await self.foreground.give_way()  # acks being sent by their handlers go first
-        async with self.reader.connect() as conn:
-            heads = await outbox_queries.due_heads(conn, now=self.clock.now(), limit=free)
+        heads = await self.db.read(outbox_queries.due_heads, self.bot_id, now=self.clock.now(), limit=free)
         started = 0
         for head in heads:
             if head.id in self._in_flight_ids:
@@ -185,7 +179,7 @@ class Delivery:
         notification = Notification(
             submitted.ack_outbox_id,
             job.chat_id,
-            "ack",
+            NotificationKind.ACK,
             attempts=1,
             created_at=job.created_at,
             job=job,
@@ -198,14 +192,11 @@ class Delivery:
     async def deliver_now(self, outbox_id: int) -> bool:
         """Lease one notification and deliver it; False when somebody else has it or it is done."""
         now = self.clock.now()
-        async with self.engine.begin() as conn:
-            row = await outbox_queries.lease(conn, outbox_id, now=now, until=now + timedelta(seconds=LEASE_S))
-        if row is None:
+        notification = await self.db.write(_lease_and_load, outbox_id, now, now + timedelta(seconds=LEASE_S))
+        if notification is None:
             return False
-        notification = await self._load(row)
         if self._nothing_to_show(notification):
-            async with self.engine.begin() as conn:
-                await outbox_queries.mark_sent(conn, [(row.id, None)], now=self.clock.now())
+            await self.db.write(outbox_queries.mark_sent, [(notification.id, None)], now=self.clock.now())
             return True
         await self._deliver(notification)
         return True
@@ -224,61 +215,32 @@ class Delivery:
         except DeliveryRejectedError as exc:
             NOTIFICATIONS.labels(kind, "rejected").inc()
             logger.error("outbox %s (%s, job %s) rejected: %s", notification.id, kind, _job_id(notification), exc)
-            async with self.engine.begin() as conn:
-                await outbox_queries.drop(conn, notification.id, error=str(exc))
+            await self.db.write(outbox_queries.drop, notification.id, error=str(exc))
         except Exception as exc:  # transient by default: the network, a 5xx, a bug in the sender
             NOTIFICATIONS.labels(kind, "transient_error").inc()
             await self._backoff(notification, exc)
         else:
             NOTIFICATIONS.labels(kind, "sent").inc()
-            await self._record_sent((notification, message_id))
-
-    async def _load(self, row: OutboxRecord) -> Notification:
-        data = json.loads(row.payload)
-        async with self.reader.connect() as conn:
-            job = await job_queries.get_job(conn, row.job_id) if row.job_id else None
-            version_id = data.get("version_id")
-            version = await job_queries.get_version(conn, version_id) if isinstance(version_id, int) else None
-            position = (
-                await job_queries.queue_position(conn, job) if job is not None and job.status == "queued" else None
-            )
-        return Notification(row.id, row.chat_id, row.kind, row.attempts, row.created_at, job, version, position, data)
+            await self.db.write(_record_sent, notification, message_id, self.clock.now())
 
     @staticmethod
     def _nothing_to_show(notification: Notification) -> bool:
         """A status edit whose ack never made it, or that shows what the ack shows already."""
-        if notification.kind != "job_status" or notification.job is None:
+        if notification.kind != NotificationKind.JOB_STATUS or notification.job is None:
             return False
         job = notification.job
         return job.ack_message_id is None or job.ack_status == job.status
 
-    async def _record_sent_many(self, sent: Sequence[tuple[Notification, int | None]]) -> list[None]:
-        """Mark sends done, and what each job's ack shows now: one transaction for all the sends that finished
-        while the previous one was being written."""
-        acks = [
-            (notification.job.id, message_id if notification.kind == "ack" else None, notification.job.status)
-            for notification, message_id in sent
-            if notification.job is not None and notification.kind in ("ack", "job_status")
-        ]
-        async with self.engine.begin() as conn:
-            await outbox_queries.mark_sent(
-                conn, [(notification.id, message_id) for notification, message_id in sent], now=self.clock.now()
-            )
-            if acks:
-                await job_queries.set_acks(conn, acks)
-        return [None] * len(sent)
-
     async def _reschedule(
         self, notification: Notification, delay_s: float, error: str, *, refund_attempt: bool = False
     ) -> None:
-        async with self.engine.begin() as conn:
-            await outbox_queries.reschedule(
-                conn,
-                notification.id,
-                next_try_at=self.clock.now() + timedelta(seconds=delay_s),
-                error=error,
-                refund_attempt=refund_attempt,
-            )
+        await self.db.write(
+            outbox_queries.reschedule,
+            notification.id,
+            next_try_at=self.clock.now() + timedelta(seconds=delay_s),
+            error=error,
+            refund_attempt=refund_attempt,
+        )
         logger.info(
             "outbox %s to chat %s: %s; next try in %.1f s",
             notification.id,
@@ -297,8 +259,7 @@ class Delivery:
                 notification.attempts,
                 exc,
             )
-            async with self.engine.begin() as conn:
-                await outbox_queries.drop(conn, notification.id, error=repr(exc))
+            await self.db.write(outbox_queries.drop, notification.id, error=repr(exc))
             return
         delay_s = min(MAX_BACKOFF_S, 2.0 ** (notification.attempts - 1))
         await self._reschedule(notification, delay_s, repr(exc))
@@ -306,17 +267,12 @@ class Delivery:
     def _give_up(self, notification: Notification) -> bool:
         """Status edits and failure notes are dropped after ``outbox_max_attempts``; a result or an ack is what
         the user waits for, so it keeps trying (every 5 minutes at most) for a day."""
-        if notification.kind in ("job_status", "job_failed"):
+        if notification.kind in (NotificationKind.JOB_STATUS, NotificationKind.JOB_FAILED):
             return notification.attempts >= self.settings.outbox_max_attempts
         return (self.clock.now() - notification.created_at).total_seconds() > KEEP_TRYING_S
 
     async def _recipient_gone(self, notification: Notification, reason: str) -> None:
-        async with self.engine.begin() as conn:
-            dropped = await outbox_queries.drop_chat(conn, notification.chat_id, error=reason)
-            await job_queries.set_user_blocked(conn, notification.chat_id, blocked=True)
-            cancelled = await job_queries.cancel_queued_in_chat(
-                conn, notification.chat_id, now=self.clock.now(), reason=reason
-            )
+        dropped, cancelled = await self.db.write(_chat_gone, self.bot_id, notification.chat_id, self.clock.now())
         logger.info(
             "chat %s is gone (%s): dropped %d notification(s), cancelled %d queued job(s)",
             notification.chat_id,
@@ -328,3 +284,48 @@ class Delivery:
 
 def _job_id(notification: Notification) -> str:
     return notification.job.id if notification.job else "-"
+
+
+# -- transactions ----------------------------------------------------------------------------------------------
+
+_SHOWS_VERSION = (NotificationKind.RESULT, NotificationKind.RESULT_FILE)
+_TRACKS_ACK = (NotificationKind.ACK, NotificationKind.JOB_STATUS)
+
+
+def _lease_and_load(conn: Connection, outbox_id: int, now: datetime, until: datetime) -> Notification | None:
+    """Lease one notification and read what it is about, as it is now (rendered at delivery time)."""
+    row = outbox_queries.lease(conn, outbox_id, now=now, until=until)
+    if row is None:
+        return None
+    return _load(conn, row)
+
+
+def _load(conn: Connection, row: OutboxRecord) -> Notification:
+    job = job_queries.get_job(conn, row.job_id) if row.job_id else None
+    version = job_queries.version_for_job(conn, job.id) if job is not None and row.kind in _SHOWS_VERSION else None
+    position = job_queries.queue_position(conn, job) if job is not None else None
+    data = json.loads(row.payload)
+    return Notification(row.id, row.chat_id, row.kind, row.attempts, row.created_at, job, version, position, data)
+
+
+def _record_sent(conn: Connection, notification: Notification, message_id: int | None, now: datetime) -> None:
+    """Mark a send done the moment it returned, and what its job's ack shows now."""
+    outbox_queries.mark_sent(conn, [(notification.id, message_id)], now=now)
+    if notification.job is not None and notification.kind in _TRACKS_ACK:
+        ack_id = message_id if notification.kind == NotificationKind.ACK else None
+        job_queries.set_acks(conn, [(notification.job.id, ack_id, notification.job.status)])
+
+
+def _chat_gone(conn: Connection, bot_id: int, chat_id: int, now: datetime) -> tuple[int, int]:
+    """The user blocked the bot: drop what waits for that chat, mark the user, cancel the chat's jobs that have
+    not started (nobody would see their results). Returns (notifications dropped, jobs cancelled)."""
+    dropped = outbox_queries.drop_chat(conn, bot_id, chat_id, error=FailureCode.RECIPIENT_GONE)
+    job_queries.set_user_blocked(conn, chat_id, blocked=True)
+    cancelled = transition(
+        conn,
+        JobEvent.CHAT_GONE,
+        job_queries.queued_in_chat(bot_id, chat_id),
+        now=now,
+        values={"finished_at": now, "error": FailureCode.RECIPIENT_GONE},
+    )
+    return dropped, len(cancelled)

@@ -1,10 +1,12 @@
 """Every error bhiv-bot raises on purpose hangs under one root.
 
 BhivError
-├── ScriptRejectedError         the script cannot become a job (empty, too long, undecodable)
-├── QuotaExceededError          a per-user limit was hit (active jobs, jobs per hour)
+├── ScriptRejectedError         the script cannot become a job; ``reason`` says why (empty, too long, ...)
+├── QuotaExceededError          a per-user limit was hit; ``quota`` names which (active jobs, jobs per hour)
 ├── JobNotFoundError            no such job, or not this user's
-├── JobStateError               the job cannot do that now (cancel a finished job)
+├── JobStateError               the job cannot do that now (cancel a finished job); ``status`` is its state
+│   └── JobInputGoneError           what the job was to improve no longer exists
+├── StartupError                the process cannot start (a bad setting, a database that does not answer)
 ├── StoryboardInvalidError      a storyboard (from the LM or a file) does not validate
 ├── LMError                     the language model could not deliver; ``kind`` says why
 └── DeliveryError               the sender could not deliver a notification
@@ -14,6 +16,7 @@ BhivError
     └── DeliveryRejectedError       the platform refused this payload: retrying cannot help
 
 Foreign errors (httpx, SQLAlchemy, Telegram) are mapped at the boundary with ``raise ... from exc``.
+The errors a user hears of carry codes and numbers, never words: ``bot/`` says them, in the user's language.
 """
 
 from __future__ import annotations
@@ -25,15 +28,38 @@ class BhivError(Exception):
     """Root of bhiv-bot's own errors."""
 
 
+class RejectReason(StrEnum):
+    EMPTY = "empty"
+    TOO_LONG = "too_long"  # ``size`` characters against ``limit``
+    TOO_MANY_SCENES = "too_many_scenes"  # ``size`` non-empty lines against ``limit``
+    UNDECODABLE = "undecodable"  # not UTF-8, nor UTF-16 with a BOM
+    BINARY = "binary"  # NUL bytes: a binary file
+    NOTE_TOO_LONG = "note_too_long"  # a feedback note of ``size`` characters against ``limit``
+
+
 class ScriptRejectedError(BhivError):
-    """The script cannot become a job; the message is written for the user."""
+    """The script (or a note) cannot become a job, for ``reason``."""
+
+    def __init__(self, reason: RejectReason, *, size: int | None = None, limit: int | None = None) -> None:
+        super().__init__(reason.value if size is None else f"{reason.value}: {size} > {limit}")
+        self.reason = reason
+        self.size = size
+        self.limit = limit
+
+
+class Quota(StrEnum):
+    ACTIVE_JOBS = "active_jobs"  # jobs queued or running at once
+    JOBS_PER_HOUR = "jobs_per_hour"
 
 
 class QuotaExceededError(BhivError):
-    """A per-user limit was hit; the message is written for the user."""
+    """The user has ``count`` of ``quota`` against a limit of ``limit``; ``retry_after_s`` when it is known."""
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, quota: Quota, *, count: int, limit: int, retry_after_s: float | None = None) -> None:
+        super().__init__(f"{quota.value}: {count} of {limit}")
+        self.quota = quota
+        self.count = count
+        self.limit = limit
         self.retry_after_s = retry_after_s
 
 
@@ -42,7 +68,20 @@ class JobNotFoundError(BhivError):
 
 
 class JobStateError(BhivError):
-    """The job is in a state that does not allow what was asked."""
+    """The job ``job_id`` is ``status``, which does not allow what was asked."""
+
+    def __init__(self, job_id: str, status: str, detail: str = "") -> None:
+        super().__init__(f"job {job_id} is {status}" + (f": {detail}" if detail else ""))
+        self.job_id = job_id
+        self.status = status
+
+
+class JobInputGoneError(JobStateError):
+    """What the job was to work on (the version to improve) is gone: trying again cannot help."""
+
+
+class StartupError(BhivError):
+    """The process cannot start; the message is one line naming the setting at fault and the fix."""
 
 
 class StoryboardInvalidError(BhivError):

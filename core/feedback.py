@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 import statistics
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
 
-from core.clock import Clock, SystemClock
-from core.errors import JobNotFoundError, ScriptRejectedError
-from core.jobs import JobService
+from core.clock import Clock
+from core.errors import JobNotFoundError, RejectReason, ScriptRejectedError
+from core.intake import Intake
 from core.sentiment import sentiment
 from core.types import FeedbackRecord, JobRecord, PromptRecord, Submitted, VersionRecord
 from storage import jobs as job_queries
 from storage import ratings as rating_queries
 from storage import stats as stats_queries
-from storage.engine import read_only
+from storage.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -68,65 +68,49 @@ class Stats:
 
 
 class FeedbackService:
-    def __init__(self, engine: AsyncEngine, jobs: JobService, *, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.reader = read_only(engine)  # reads take no write lock on SQLite
-        self.jobs = jobs
-        self.clock = clock or SystemClock()
+    """Ratings and notes of one bot's users (``intake.bot_id`` scopes its prompts)."""
+
+    def __init__(self, db: Database, intake: Intake, *, clock: Clock) -> None:
+        self.db = db
+        self.intake = intake
+        self.bot_id = intake.bot_id
+        self.clock = clock
 
     async def rate(self, *, user_id: int, version_id: int, rating: int) -> Rated:
         """Record (or change) the user's rating of their own version; one row per user and version."""
         if not 1 <= rating <= 5:
             raise ValueError(f"rating {rating} is not 1..5")
-        async with self.engine.begin() as conn:
-            version = await job_queries.get_version(conn, version_id)
-            job = await job_queries.get_job(conn, version.job_id) if version else None
-            if version is None or job is None or job.user_id != user_id:
-                raise JobNotFoundError(f"version {version_id}")
-            row, previous = await rating_queries.upsert_rating(
-                conn, user_id=user_id, version_id=version_id, rating=rating, now=self.clock.now()
-            )
-            latest = await rating_queries.latest_prompt(conn, row.id)
-            answered = await job_queries.find_job_by_request(conn, improve_key(latest)) if latest else None
-        logger.info("user %s rated version %s: %s (was %s)", user_id, version_id, rating, previous)
-        return Rated(row, version, previous, latest if latest and answered is None else None)
+        rated = await self.db.write(_rate, user_id, version_id, rating, self.clock.now())
+        logger.info("user %s rated version %s: %s (was %s)", user_id, version_id, rating, rated.previous)
+        return rated
 
     async def get(self, feedback_id: int) -> FeedbackRecord | None:
-        async with self.reader.connect() as conn:
-            return await rating_queries.get_feedback(conn, feedback_id)
+        return await self.db.read(rating_queries.get_feedback, feedback_id)
 
     async def attach_prompt(self, feedback_id: int, *, chat_id: int, message_id: int) -> PromptRecord:
         """Remember a "what should change?" message, so a reply to it can be matched."""
-        async with self.engine.begin() as conn:
-            return await rating_queries.add_prompt(
-                conn, feedback_id=feedback_id, chat_id=chat_id, message_id=message_id, now=self.clock.now()
-            )
+        return await self.db.write(
+            rating_queries.add_prompt,
+            bot_id=self.bot_id,
+            feedback_id=feedback_id,
+            chat_id=chat_id,
+            message_id=message_id,
+            now=self.clock.now(),
+        )
 
     async def find_prompt(self, *, user_id: int, chat_id: int, message_id: int) -> Prompt | None:
         """The user's own prompt that ``message_id`` is, or None."""
-        async with self.reader.connect() as conn:
-            record = await rating_queries.find_prompt(conn, chat_id=chat_id, message_id=message_id)
-            return await self._prompt(conn, record, user_id) if record else None
+        return await self.db.read(_find_prompt, self.bot_id, user_id, chat_id, message_id)
 
     async def waiting_prompt(self, *, user_id: int, chat_id: int) -> Prompt | None:
         """The user's unanswered question in this chat, if it was asked within PROMPT_WAITS_S."""
         since = self.clock.now() - timedelta(seconds=PROMPT_WAITS_S)
-        async with self.reader.connect() as conn:
-            record = await rating_queries.latest_prompt_in_chat(conn, user_id=user_id, chat_id=chat_id, since=since)
-            prompt = await self._prompt(conn, record, user_id) if record else None
+        prompt = await self.db.read(_waiting_prompt, self.bot_id, user_id, chat_id, since)
         return prompt if prompt is not None and prompt.answered_by is None else None
 
     async def latest_prompt(self, *, user_id: int, feedback_id: int) -> Prompt | None:
         """The newest prompt of the user's own feedback (for Skip), or None."""
-        async with self.reader.connect() as conn:
-            record = await rating_queries.latest_prompt(conn, feedback_id)
-            return await self._prompt(conn, record, user_id) if record else None
-
-    async def _prompt(self, conn: AsyncConnection, record: PromptRecord, user_id: int) -> Prompt | None:
-        feedback = await rating_queries.get_feedback(conn, record.feedback_id)
-        if feedback is None or feedback.user_id != user_id:
-            return None
-        return Prompt(record, feedback, await job_queries.find_job_by_request(conn, improve_key(record)))
+        return await self.db.read(_latest_prompt, user_id, feedback_id)
 
     async def improve(self, prompt: Prompt, *, comment: str | None, chat_id: int, reply_to: int | None) -> Submitted:
         """Store the comment (None for Skip) with its sentiment, and queue the improved version: once per prompt."""
@@ -135,23 +119,19 @@ class FeedbackService:
         if comment is not None:
             comment = comment.strip()
             if len(comment) > MAX_COMMENT_CHARS:
-                raise ScriptRejectedError(
-                    f"Your note is {len(comment)} characters; the limit is {MAX_COMMENT_CHARS}. "
-                    "Please reply to my question again with a shorter one."
-                )
+                raise ScriptRejectedError(RejectReason.NOTE_TOO_LONG, size=len(comment), limit=MAX_COMMENT_CHARS)
         feedback = prompt.feedback
-        async with self.engine.begin() as conn:
-            updated = await rating_queries.set_comment(
-                conn,
-                feedback.id,
-                comment=comment or None,
-                sentiment=sentiment(feedback.rating, comment),
-                now=self.clock.now(),
-            )
-            version = await job_queries.get_version(conn, feedback.version_id)
+        updated, version = await self.db.write(
+            _set_comment,
+            feedback.id,
+            feedback.version_id,
+            comment or None,
+            sentiment(feedback.rating, comment),
+            self.clock.now(),
+        )
         if version is None:
             raise JobNotFoundError(f"version {feedback.version_id}")
-        return await self.jobs.submit_improvement(
+        return await self.intake.submit_improvement(
             user_id=updated.user_id,
             feedback_id=updated.id,
             version=version,
@@ -161,12 +141,62 @@ class FeedbackService:
         )
 
     async def stats(self) -> Stats:
-        async with self.reader.connect() as conn:
-            by_status = await stats_queries.jobs_by_status(conn)
-            ratings = await stats_queries.rating_distribution(conn)
-            methods = await stats_queries.versions_by_method(conn)
-            times = await stats_queries.recent_pipeline_ms(conn, limit=STATS_WINDOW)
+        by_status, ratings, methods, times = await self.db.read(_stats)
         return Stats(by_status, ratings, methods, _median(times), _p95(times))
+
+
+# -- transactions ----------------------------------------------------------------------------------------------
+
+
+def _rate(conn: Connection, user_id: int, version_id: int, rating: int, now: datetime) -> Rated:
+    version = job_queries.get_version(conn, version_id)
+    job = job_queries.get_job(conn, version.job_id) if version else None
+    if version is None or job is None or job.user_id != user_id:
+        raise JobNotFoundError(f"version {version_id}")
+    row, previous = rating_queries.upsert_rating(conn, user_id=user_id, version_id=version_id, rating=rating, now=now)
+    latest = rating_queries.latest_prompt(conn, row.id)
+    answered = job_queries.find_job_by_request(conn, improve_key(latest)) if latest else None
+    return Rated(row, version, previous, latest if latest and answered is None else None)
+
+
+def _prompt(conn: Connection, record: PromptRecord | None, user_id: int) -> Prompt | None:
+    if record is None:
+        return None
+    feedback = rating_queries.get_feedback(conn, record.feedback_id)
+    if feedback is None or feedback.user_id != user_id:
+        return None
+    return Prompt(record, feedback, job_queries.find_job_by_request(conn, improve_key(record)))
+
+
+def _find_prompt(conn: Connection, bot_id: int, user_id: int, chat_id: int, message_id: int) -> Prompt | None:
+    return _prompt(
+        conn, rating_queries.find_prompt(conn, bot_id=bot_id, chat_id=chat_id, message_id=message_id), user_id
+    )
+
+
+def _waiting_prompt(conn: Connection, bot_id: int, user_id: int, chat_id: int, since: datetime) -> Prompt | None:
+    record = rating_queries.latest_prompt_in_chat(conn, bot_id=bot_id, user_id=user_id, chat_id=chat_id, since=since)
+    return _prompt(conn, record, user_id)
+
+
+def _latest_prompt(conn: Connection, user_id: int, feedback_id: int) -> Prompt | None:
+    return _prompt(conn, rating_queries.latest_prompt(conn, feedback_id), user_id)
+
+
+def _set_comment(
+    conn: Connection, feedback_id: int, version_id: int, comment: str | None, score: float, now: datetime
+) -> tuple[FeedbackRecord, VersionRecord | None]:
+    updated = rating_queries.set_comment(conn, feedback_id, comment=comment, sentiment=score, now=now)
+    return updated, job_queries.get_version(conn, version_id)
+
+
+def _stats(conn: Connection) -> tuple[dict[str, int], dict[int, int], dict[str, int], list[int]]:
+    return (
+        stats_queries.jobs_by_status(conn),
+        stats_queries.rating_distribution(conn),
+        stats_queries.versions_by_method(conn),
+        stats_queries.recent_pipeline_ms(conn, limit=STATS_WINDOW),
+    )
 
 
 def improve_key(prompt: PromptRecord) -> str:

@@ -8,18 +8,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
-from core.clock import Clock, SystemClock
+from sqlalchemy.engine import Connection
+
 from core.delivery import Delivery
 from core.metrics import JOBS, OUTBOX_LAG_SECONDS, OUTBOX_PENDING
-from core.services import Services
+from core.services import Core
 from storage import stats as stats_queries
-from storage.engine import read_only
+from storage.states import JobStatus
 
 logger = logging.getLogger(__name__)
 
 DB_TIMEOUT_S = 3.0
-STATUSES = ("queued", "running", "done", "failed", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,29 +46,31 @@ class Health:
         return {"ok": self.ok, **asdict(self)}
 
 
-async def check(
-    services: Services, delivery: Delivery, *, max_outbox_lag_s: float, clock: Clock | None = None
-) -> Health:
-    now = (clock or SystemClock()).now()
+def _counts(conn: Connection) -> tuple[dict[str, int], tuple[int, datetime | None]]:
+    return stats_queries.jobs_by_status(conn), stats_queries.outbox_backlog(conn)
+
+
+async def check(core: Core, delivery: Delivery | None, *, max_outbox_lag_s: float) -> Health:
+    """``delivery`` is None in a process that does not send."""
+    now = core.clock.now()
     database, pending, lag_s = True, 0, 0.0
     try:
-        async with asyncio.timeout(DB_TIMEOUT_S), read_only(services.engine).connect() as conn:
-            by_status = await stats_queries.jobs_by_status(conn)
-            pending, oldest = await stats_queries.outbox_backlog(conn)
+        async with asyncio.timeout(DB_TIMEOUT_S):
+            by_status, (pending, oldest) = await core.db.read(_counts)
     except Exception:
         logger.warning("health check: the database did not answer", exc_info=True)
         database = False
     else:
-        for status in STATUSES:
+        for status in JobStatus:
             JOBS.labels(status).set(by_status.get(status, 0))
         lag_s = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
         OUTBOX_PENDING.set(pending)
         OUTBOX_LAG_SECONDS.set(lag_s)
     return Health(
         database=database,
-        workers_alive=services.workers.alive,
-        workers_expected=services.settings.jobs.worker_concurrency,
-        delivery_running=delivery.running,
+        workers_alive=core.workers.alive if core.workers else 0,
+        workers_expected=core.settings.jobs.worker_concurrency if core.workers else 0,
+        delivery_running=delivery.running if delivery is not None else True,
         outbox_pending=pending,
         outbox_lag_s=round(lag_s, 3),
         max_outbox_lag_s=max_outbox_lag_s,

@@ -1,22 +1,42 @@
-"""Wiring, in one place, at start: the engine, the LM client, the pipeline, the job service and the workers."""
+"""Core's part of the composition root: the database, its clock, the queue and the read side, and the pieces
+each role adds. Built once at start (never at import) and passed in; nothing reaches for a global.
+
+Roles: ``receive`` (intake and feedback, for one bot), ``send`` (that bot's outbox delivery), ``work`` (the
+worker pool and the pipeline). ``bhiv-bot run`` starts all three (``work`` unless WORKER_CONCURRENCY=0); the
+roles are apart, so a process may start any subset (``bot.app`` wires the Telegram side).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from core.clock import Clock
-from core.jobs import JobService
+from core.clock import Clock, DatabaseClock
+from core.delivery import Delivery, Sender
+from core.errors import StartupError
+from core.feedback import FeedbackService
+from core.intake import Intake
 from core.lm import LMClient
 from core.pipeline import Pipeline
+from core.queries import JobQueries
+from core.queue import JobQueue
 from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
+from core.wakeups import Wakeups
 from core.workers import WorkerPool
-from storage.engine import create_engine, redact_url
+from storage.db import Database, open_database, redact_url
+from storage.errors import DatabaseError
 from storage.migrate import current_revision, upgrade_to_head
 
 logger = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    RECEIVE = "receive"
+    SEND = "send"
+    WORK = "work"
 
 
 @dataclass(frozen=True)
@@ -32,18 +52,33 @@ class CoreSettings:
 
 
 @dataclass
-class Services:
+class Core:
     settings: CoreSettings
-    engine: AsyncEngine
-    jobs: JobService
-    pipeline: Pipeline
-    workers: WorkerPool
-    lm: LMClient | None
+    db: Database
+    clock: Clock
+    wakeups: Wakeups
+    queue: JobQueue
+    queries: JobQueries
+    workers: WorkerPool | None = None
+    lm: LMClient | None = None
+    _clock_task: asyncio.Task[None] | None = None
+
+    def intake(self, bot_id: int) -> Intake:
+        return Intake(self.db, self.settings.jobs, bot_id=bot_id, clock=self.clock, wakeups=self.wakeups)
+
+    def feedback(self, intake: Intake) -> FeedbackService:
+        return FeedbackService(self.db, intake, clock=self.clock)
+
+    def delivery(self, sender: Sender, *, bot_id: int) -> Delivery:
+        return Delivery(self.db, sender, self.settings.jobs, bot_id=bot_id, clock=self.clock, wakeups=self.wakeups)
 
     async def aclose(self) -> None:
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            await asyncio.gather(self._clock_task, return_exceptions=True)
         if self.lm is not None:
             await self.lm.aclose()
-        await self.engine.dispose()
+        await self.db.close()
 
 
 def create_pipeline(settings: LMSettings) -> tuple[Pipeline, LMClient | None]:
@@ -51,31 +86,61 @@ def create_pipeline(settings: LMSettings) -> tuple[Pipeline, LMClient | None]:
     return Pipeline(lm), lm
 
 
-async def create_services(
+async def connect(settings: StorageSettings) -> Database:
+    """The database of ``DATABASE_URL``; a StartupError in one line when it cannot be reached or parsed."""
+    url = settings.resolved_database_url()
+    try:
+        return await open_database(url)
+    except DatabaseError as exc:
+        raise StartupError(str(exc)) from exc
+
+
+async def open_core(
     settings: CoreSettings,
     *,
+    roles: frozenset[Role] = frozenset(Role),
     clock: Clock | None = None,
     migrate: bool = True,
     worker_name: str | None = None,
-) -> Services:
-    url = settings.storage.resolved_database_url()
-    engine = create_engine(url)
-    if migrate:
-        await upgrade_to_head(engine)
-    logger.info("database %s ready", redact_url(url))
-    pipeline, lm = create_pipeline(settings.lm)
-    logger.info("storyboards by %s", "the LM and the local fallback" if lm else "the local generator (no LM_BASE_URL)")
-    jobs = JobService(engine, settings.jobs, clock=clock)
-    workers = WorkerPool(jobs, pipeline, settings.jobs, name=worker_name)
-    return Services(settings, engine, jobs, pipeline, workers, lm)
+) -> Core:
+    """Connect, migrate, read the database's clock and build what ``roles`` need. Nothing runs yet: the
+    workers start with ``core.workers.start()``."""
+    db = await connect(settings.storage)
+    clock_task: asyncio.Task[None] | None = None
+    try:
+        if migrate:
+            await upgrade_to_head(db)
+        logger.info("database %s ready", redact_url(settings.storage.resolved_database_url()))
+        if clock is None:
+            database_clock = DatabaseClock(db.server_time)
+            await database_clock.sync()
+            clock_task = asyncio.create_task(database_clock.keep_in_sync(), name="database-clock")
+            clock = database_clock
+        wakeups = Wakeups()
+        queue = JobQueue(db, settings.jobs, clock=clock, wakeups=wakeups)
+        queries = JobQueries(db)
+        core = Core(settings, db, clock, wakeups, queue, queries, _clock_task=clock_task)
+        if Role.WORK in roles and settings.jobs.worker_concurrency > 0:
+            pipeline, core.lm = create_pipeline(settings.lm)
+            logger.info(
+                "storyboards by %s",
+                "the LM and the local fallback" if core.lm else "the local generator (no LM_BASE_URL)",
+            )
+            core.workers = WorkerPool(queue, queries, pipeline, settings.jobs, wakeups=wakeups, name=worker_name)
+        return core
+    except BaseException:
+        if clock_task is not None:
+            clock_task.cancel()
+        with contextlib.suppress(Exception):
+            await db.close()
+        raise
 
 
 async def migrate_database(settings: StorageSettings) -> str:
     """Bring the database to the current schema; returns "<url without password> is at revision <rev>"."""
-    url = settings.resolved_database_url()
-    engine = create_engine(url)
+    db = await connect(settings)
     try:
-        await upgrade_to_head(engine)
-        return f"{redact_url(url)} is at revision {await current_revision(engine)}"
+        await upgrade_to_head(db)
+        return f"{redact_url(settings.resolved_database_url())} is at revision {await current_revision(db)}"
     finally:
-        await engine.dispose()
+        await db.close()

@@ -55,7 +55,7 @@ class LMSettings(BaseSettings):
 class JobSettings(BaseSettings):
     model_config = _ENV
 
-    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    worker_concurrency: int = Field(default=4, ge=0, le=256)  # 0: this process runs no jobs
     job_lease_s: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
     job_retry_backoff_s: float = Field(default=5.0, ge=0)

@@ -6,12 +6,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from storage.records import FeedbackRecord, JobRecord, OutboxRecord, PromptRecord, ScriptRecord, VersionRecord
+from storage.states import FailureCode, JobKind, JobStatus, NotificationKind
 
 __all__ = [
     "Author",
+    "FailureCode",
     "FeedbackRecord",
+    "JobKind",
     "JobRecord",
+    "JobStatus",
     "LeasedAck",
+    "NotificationKind",
     "OutboxRecord",
     "PromptRecord",
     "ScriptRecord",

@@ -3,7 +3,7 @@
 Policy sits next to the loop that applies it:
 - a worker renews its job's lease every lease/3 s while the pipeline runs; a renewal refused (the job was
   cancelled, or its lease expired and another worker took it) stops the pipeline and drops the result;
-- an exception in the pipeline is a failed attempt: retried with backoff, then the job fails (JobService.fail);
+- an exception in the pipeline is a failed attempt: retried with backoff, then the job fails (JobQueue.fail);
 - every job's final bookkeeping is shielded from cancellation, retried through a lost database connection,
   and waited for (bounded) by stop();
 - stop(): no new claims, in-flight jobs get ``shutdown_grace_s`` to finish, the rest are released to the queue;
@@ -22,12 +22,15 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
-from core.errors import JobStateError
-from core.jobs import JobService
+from core.errors import JobInputGoneError
 from core.metrics import PIPELINE_SECONDS
 from core.pipeline import Pipeline, PipelineResult
+from core.queries import JobQueries
+from core.queue import JobQueue
 from core.settings import JobSettings
 from core.types import JobRecord
+from core.wakeups import Wakeups
+from storage.states import FailureCode
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +41,19 @@ T = TypeVar("T")
 
 
 class WorkerPool:
-    def __init__(self, jobs: JobService, pipeline: Pipeline, settings: JobSettings, *, name: str | None = None) -> None:
-        self.jobs = jobs
+    def __init__(
+        self,
+        queue: JobQueue,
+        queries: JobQueries,
+        pipeline: Pipeline,
+        settings: JobSettings,
+        *,
+        wakeups: Wakeups,
+        name: str | None = None,
+    ) -> None:
+        self.queue = queue
+        self.queries = queries
+        self.wakeups = wakeups
         self.pipeline = pipeline
         self.settings = settings
         # jobs.worker_id holds 64 characters: "<host>:<pid>/<index>" with the host cut to fit
@@ -60,7 +74,7 @@ class WorkerPool:
         return sum(not task.done() for task in self._tasks)
 
     async def start(self) -> None:
-        await self.jobs.requeue_expired()
+        await self.queue.reap()
         self._stopping = False
         self._tasks = [
             asyncio.create_task(self._worker(f"{self.name}/{index}"), name=f"worker-{index}")
@@ -72,14 +86,14 @@ class WorkerPool:
     async def run_burst(self) -> None:
         """Run the workers until no job is claimable, then return (tests and one-shot runs)."""
         self._burst = True
-        await self.jobs.requeue_expired()
+        await self.queue.reap()
         workers = [self._worker(f"{self.name}/{index}") for index in range(self.settings.worker_concurrency)]
         await asyncio.gather(*workers)
 
     async def stop(self, *, grace_s: float | None = None) -> None:
         grace_s = self.settings.shutdown_grace_s if grace_s is None else grace_s
         self._stopping = True
-        self.jobs.jobs_waiting.notify()
+        self.wakeups.jobs_added(len(self._tasks))  # idle workers see _stopping now, not at their next poll
         if self._reaper is not None:
             self._reaper.cancel()
         tasks = [task for task in self._tasks if not task.done()]
@@ -99,11 +113,8 @@ class WorkerPool:
 
     async def _worker(self, worker_id: str) -> None:
         while not self._stopping:
-            await self.jobs.foreground.give_way()
-            if self._stopping:  # stop() came while giving way: claim nothing more
-                break
             try:
-                job = await self.jobs.claim(worker_id)
+                job = await self.queue.claim(worker_id)
             except Exception:
                 logger.exception("worker %s: claim failed; retrying in %.0f s", worker_id, DB_ERROR_BACKOFF_S)
                 await asyncio.sleep(DB_ERROR_BACKOFF_S)
@@ -111,8 +122,9 @@ class WorkerPool:
             if job is None:
                 if self._burst:
                     return
-                await self.jobs.jobs_waiting.wait(self.settings.job_poll_interval_s)
+                await self.wakeups.wait_for_jobs(self.settings.job_poll_interval_s)
                 continue
+            await self.wakeups.job_taken()
             self.in_flight[job.id] = job
             try:
                 await self._run(job, worker_id)
@@ -135,22 +147,26 @@ class WorkerPool:
         except asyncio.CancelledError:
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
-            await self._record(lambda: self.jobs.release(job, worker_id))
+            await self._record(lambda: self.queue.release(job, worker_id))
             raise
-        except JobStateError as exc:  # its input is gone (a deleted version): trying again cannot help
+        except JobInputGoneError as exc:  # its input is gone (a deleted version): trying again cannot help
             logger.warning("job %s cannot run: %s", job.id, exc)
             reason = str(exc)  # the lambda may run again after this block, when exc is gone
-            await self._record(lambda: self.jobs.fail(job, worker_id, reason=reason, retryable=False))
+            await self._record(
+                lambda: self.queue.fail(job, worker_id, code=FailureCode.INPUT_GONE, reason=reason, retryable=False)
+            )
             return
         except Exception as exc:
             logger.warning("job %s: pipeline error %r", job.id, exc)
             reason = repr(exc)
-            await self._record(lambda: self.jobs.fail(job, worker_id, reason=reason, retryable=True))
+            await self._record(
+                lambda: self.queue.fail(job, worker_id, code=FailureCode.PIPELINE, reason=reason, retryable=True)
+            )
             return
         elapsed_s = time.monotonic() - started
         PIPELINE_SECONDS.labels(job.kind, result.storyboard.generation_method).observe(elapsed_s)
         pipeline_ms = round(elapsed_s * 1000)
-        await self._record(lambda: self.jobs.complete(job, worker_id, result.storyboard, pipeline_ms=pipeline_ms))
+        await self._record(lambda: self.queue.complete(job, worker_id, result.storyboard, pipeline_ms=pipeline_ms))
 
     async def _record(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run a job's final bookkeeping shielded from cancellation, where stop() can wait for it, retrying a
@@ -169,7 +185,7 @@ class WorkerPool:
             if done:
                 return True
             try:
-                still_ours = await self.jobs.heartbeat(job, worker_id, stage="generating")
+                still_ours = await self.queue.heartbeat(job, worker_id, stage="generating")
             except Exception:
                 logger.warning("job %s: lease renewal failed; trying again", job.id, exc_info=True)
                 continue
@@ -180,7 +196,7 @@ class WorkerPool:
                 return False
 
     async def _produce(self, job: JobRecord) -> PipelineResult:
-        inputs = await self.jobs.inputs(job)
+        inputs = await self.queries.inputs(job)
         if inputs.parent is not None:
             return await self.pipeline.improve(
                 inputs.parent, rating=inputs.rating or 3, comment=inputs.comment, job_id=job.id
@@ -191,7 +207,7 @@ class WorkerPool:
         while True:
             await asyncio.sleep(self.settings.job_lease_s / 2)
             try:
-                await self.jobs.requeue_expired()
+                await self.queue.reap()
             except Exception:
                 logger.warning("lease reaper failed; trying again later", exc_info=True)
 

@@ -9,7 +9,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -22,15 +23,21 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-async def upgrade_to_head(engine: AsyncEngine) -> None:
-    """Bring the database to the newest schema (idempotent)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+def _upgrade(conn: Connection) -> None:
+    command.upgrade(alembic_config(conn), "head")
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as connection:
-        return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+def _current(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+async def upgrade_to_head(db: Database) -> None:
+    """Bring the database to the newest schema (idempotent), in one transaction."""
+    await db.write(_upgrade)
+
+
+async def current_revision(db: Database) -> str | None:
+    return await db.read(_current)
 
 
 def head_revision() -> str | None:

@@ -42,9 +42,10 @@ class User(SQLModel, table=True):
 
 class Script(SQLModel, table=True):
     __tablename__ = "scripts"
-    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_scripts_origin"),)
+    __table_args__ = (UniqueConstraint("bot_id", "chat_id", "message_id", name="uq_scripts_origin"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    bot_id: int = Field(sa_column=_bigint())  # the Telegram bot the script was sent to (getMe's id)
     user_id: int = Field(sa_column=_bigint(fk="users.id", index=True))
     source: str = Field(max_length=16)  # "text" or "document"
     file_name: str | None = Field(default=None, max_length=255)
@@ -66,6 +67,7 @@ class Job(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=16)
+    bot_id: int = Field(sa_column=_bigint())
     user_id: int = Field(sa_column=_bigint(fk="users.id"))
     script_id: int = Field(sa_column=Column(Integer, ForeignKey("scripts.id", ondelete="CASCADE"), nullable=False))
     kind: str = Field(max_length=16)
@@ -80,7 +82,7 @@ class Job(SQLModel, table=True):
     lease_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     worker_id: str | None = Field(default=None, max_length=64)
     stage: str | None = Field(default=None, max_length=32)
-    error: str | None = Field(default=None, max_length=500)
+    error: str | None = Field(default=None, max_length=500)  # a FailureCode
     chat_id: int = Field(sa_column=_bigint())
     ack_message_id: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     ack_status: str | None = Field(default=None, max_length=16)  # the status the ack message shows now
@@ -128,9 +130,10 @@ class FeedbackPrompt(SQLModel, table=True):
     """A "what should change?" message the bot sent; a reply to it is the comment on its feedback."""
 
     __tablename__ = "feedback_prompts"
-    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_prompts_message"),)
+    __table_args__ = (UniqueConstraint("bot_id", "chat_id", "message_id", name="uq_prompts_message"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    bot_id: int = Field(sa_column=_bigint())
     feedback_id: int = Field(foreign_key="feedback.id", index=True)
     chat_id: int = Field(sa_column=_bigint())
     message_id: int = Field(sa_column=_bigint())
@@ -152,11 +155,12 @@ class VideoMetadata(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "next_try_at"),
-        Index("ix_outbox_chat", "chat_id", "id"),
+        Index("ix_outbox_due", "bot_id", "status", "next_try_at"),
+        Index("ix_outbox_chat", "bot_id", "chat_id", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    bot_id: int = Field(sa_column=_bigint())  # the bot whose chat this is: only that bot's sender sends it
     chat_id: int = Field(sa_column=_bigint())
     kind: str = Field(max_length=32)
     payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON

@@ -8,28 +8,35 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from storage.records import OutboxRecord
+from storage.states import NotificationKind, OutboxStatus
 from storage.tables import outbox
 from storage.types import UTCDateTime
 from storage.upsert import PerDialect
 
-_ENQUEUE = PerDialect(
-    lambda insert: insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]).returning(outbox.c.id)
+_ENQUEUE_IGNORING = PerDialect(
+    lambda insert: insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
 )
 _INSERT_MANY = outbox.insert().returning(outbox.c.id, outbox.c.dedupe_key)
+_PENDING = OutboxStatus.PENDING
 _CHATS_WITH_PENDING = (
     select(outbox.c.chat_id)
-    .where(outbox.c.chat_id.in_(bindparam("chat_ids", expanding=True)), outbox.c.status == "pending")
+    .where(
+        outbox.c.bot_id == bindparam("bot_id"),
+        outbox.c.chat_id.in_(bindparam("chat_ids", expanding=True)),
+        outbox.c.status == _PENDING,
+    )
     .distinct()
 )
 
 
 @dataclass(frozen=True, slots=True)
 class NewNotification:
+    bot_id: int
     chat_id: int
-    kind: str
+    kind: NotificationKind
     payload: dict[str, object]
     now: datetime
     job_id: str | None = None
@@ -37,36 +44,28 @@ class NewNotification:
     lease_until: datetime | None = None  # added already leased to its caller, who sends it at once
 
 
-async def enqueue(
-    conn: AsyncConnection,
-    *,
-    chat_id: int,
-    kind: str,
-    payload: dict[str, object],
-    now: datetime,
-    job_id: str | None = None,
-    dedupe_key: str | None = None,
-) -> int | None:
-    """Add a notification; with a ``dedupe_key`` already present, add nothing and return None."""
-    values = _values(NewNotification(chat_id, kind, payload, now, job_id, dedupe_key))
-    return (await conn.execute(_ENQUEUE(conn), values)).scalar_one_or_none()
+def enqueue(conn: Connection, rows: Sequence[NewNotification]) -> None:
+    """Add notifications in one statement; a row whose ``dedupe_key`` is present already adds nothing."""
+    if rows:
+        conn.execute(_ENQUEUE_IGNORING(conn), [_values(row) for row in rows])
 
 
-async def enqueue_many(conn: AsyncConnection, rows: Sequence[NewNotification]) -> dict[str, int]:
+def enqueue_many(conn: Connection, rows: Sequence[NewNotification]) -> dict[str, int]:
     """Add notifications in one statement; returns their ids by ``dedupe_key`` (each row must have a new one).
     A row with ``lease_until`` is added already leased: its caller delivers it at once."""
-    result = await conn.execute(_INSERT_MANY, [_values(row) for row in rows])
+    result = conn.execute(_INSERT_MANY, [_values(row) for row in rows])
     return {dedupe_key: outbox_id for outbox_id, dedupe_key in result}
 
 
 def _values(row: NewNotification) -> dict[str, object]:
     return {
+        "bot_id": row.bot_id,
         "chat_id": row.chat_id,
         "kind": row.kind,
         "payload": json.dumps(row.payload, ensure_ascii=False),
         "job_id": row.job_id,
         "dedupe_key": row.dedupe_key,
-        "status": "pending",
+        "status": _PENDING,
         "attempts": 1 if row.lease_until else 0,
         "next_try_at": row.now,
         "lease_expires_at": row.lease_until,
@@ -74,65 +73,53 @@ def _values(row: NewNotification) -> dict[str, object]:
     }
 
 
-async def chats_with_pending(conn: AsyncConnection, chat_ids: Collection[int]) -> set[int]:
-    """Those of ``chat_ids`` that have a notification waiting: a new one there must wait its turn."""
-    return set((await conn.execute(_CHATS_WITH_PENDING, {"chat_ids": list(chat_ids)})).scalars())
+def chats_with_pending(conn: Connection, bot_id: int, chat_ids: Collection[int]) -> set[int]:
+    """Those of the bot's ``chat_ids`` that have a notification waiting: a new one there must wait its turn."""
+    return set(conn.execute(_CHATS_WITH_PENDING, {"bot_id": bot_id, "chat_ids": list(chat_ids)}).scalars())
 
 
-async def due_heads(conn: AsyncConnection, *, now: datetime, limit: int) -> list[OutboxRecord]:
-    """The oldest pending notification of each chat, if it is due and not leased: per-chat order is kept
-    because a later one waits while an earlier one of its chat is pending."""
-    earlier = outbox.alias("earlier")
-    blocked = exists().where(
-        earlier.c.chat_id == outbox.c.chat_id, earlier.c.status == "pending", earlier.c.id < outbox.c.id
+_earlier = outbox.alias("earlier")
+_NOW = bindparam("now", type_=UTCDateTime())
+_FREE = or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < _NOW)
+_DUE_HEADS = (
+    select(outbox)
+    .where(
+        outbox.c.bot_id == bindparam("bot_id"),
+        outbox.c.status == _PENDING,
+        outbox.c.next_try_at <= _NOW,
+        _FREE,
+        ~exists().where(
+            _earlier.c.bot_id == outbox.c.bot_id,
+            _earlier.c.chat_id == outbox.c.chat_id,
+            _earlier.c.status == _PENDING,
+            _earlier.c.id < outbox.c.id,
+        ),
     )
-    stmt = (
-        select(outbox)
-        .where(
-            outbox.c.status == "pending",
-            outbox.c.next_try_at <= now,
-            or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
-            ~blocked,
-        )
-        .order_by(outbox.c.id)
-        .limit(limit)
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_target = outbox.alias("target")
+_LEASE = (
+    update(outbox)
+    .where(
+        outbox.c.id == bindparam("b_id"),
+        outbox.c.status == _PENDING,
+        _FREE,
+        ~exists().where(  # order per chat holds for an eager delivery too
+            _earlier.c.bot_id == outbox.c.bot_id,
+            _earlier.c.chat_id == outbox.c.chat_id,
+            _earlier.c.status == _PENDING,
+            _earlier.c.id < outbox.c.id,
+        ),
     )
-    return [OutboxRecord.from_row(row) for row in await conn.execute(stmt)]
-
-
-async def lease(conn: AsyncConnection, outbox_id: int, *, now: datetime, until: datetime) -> OutboxRecord | None:
-    """Take one pending notification for delivery; None if it is taken, sent or dropped already, or if an
-    earlier one of its chat is still pending (order per chat holds for an eager delivery too)."""
-    target = outbox.alias("target")
-    earlier_pending = (
-        select(outbox.c.id)
-        .where(
-            outbox.c.chat_id == select(target.c.chat_id).where(target.c.id == outbox_id).scalar_subquery(),
-            outbox.c.status == "pending",
-            outbox.c.id < outbox_id,
-        )
-        .exists()
-    )
-    stmt = (
-        update(outbox)
-        .where(
-            outbox.c.id == outbox_id,
-            outbox.c.status == "pending",
-            or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
-            ~earlier_pending,
-        )
-        .values(lease_expires_at=until, attempts=outbox.c.attempts + 1)
-        .returning(*outbox.c)
-    )
-    row = (await conn.execute(stmt)).first()
-    return OutboxRecord.from_row(row) if row else None
-
-
+    .values(lease_expires_at=bindparam("b_until", type_=UTCDateTime()), attempts=outbox.c.attempts + 1)
+    .returning(*outbox.c)
+)
 _MARK_SENT = (
     update(outbox)
     .where(outbox.c.id == bindparam("b_id"))
     .values(
-        status="sent",
+        status=OutboxStatus.SENT,
         telegram_message_id=bindparam("b_message_id"),
         sent_at=bindparam("b_now", type_=UTCDateTime()),
         lease_expires_at=None,
@@ -141,55 +128,70 @@ _MARK_SENT = (
 )
 
 
-async def mark_sent(conn: AsyncConnection, sent: Sequence[tuple[int, int | None]], *, now: datetime) -> None:
+def due_heads(conn: Connection, bot_id: int, *, now: datetime, limit: int) -> list[OutboxRecord]:
+    """The oldest pending notification of each of the bot's chats, if it is due and not leased: per-chat order
+    is kept because a later one waits while an earlier one of its chat is pending."""
+    rows = conn.execute(_DUE_HEADS, {"bot_id": bot_id, "now": now, "limit": limit})
+    return [OutboxRecord.from_row(row) for row in rows]
+
+
+def lease(conn: Connection, outbox_id: int, *, now: datetime, until: datetime) -> OutboxRecord | None:
+    """Take one pending notification for delivery; None if it is taken, sent or dropped already, or if an
+    earlier one of its chat is still pending."""
+    row = conn.execute(_LEASE, {"b_id": outbox_id, "now": now, "b_until": until}).first()
+    return OutboxRecord.from_row(row) if row else None
+
+
+def mark_sent(conn: Connection, sent: Sequence[tuple[int, int | None]], *, now: datetime) -> None:
     """Mark notifications sent, each with the platform's message id (or None): one statement for all."""
-    await conn.execute(
+    conn.execute(
         _MARK_SENT, [{"b_id": outbox_id, "b_message_id": message_id, "b_now": now} for outbox_id, message_id in sent]
     )
 
 
-async def reschedule(
-    conn: AsyncConnection, outbox_id: int, *, next_try_at: datetime, error: str, refund_attempt: bool = False
+def reschedule(
+    conn: Connection, outbox_id: int, *, next_try_at: datetime, error: str, refund_attempt: bool = False
 ) -> None:
     """Try again at ``next_try_at``; a refunded attempt (flood control) does not count toward the limit."""
     values: dict[str, object] = {"next_try_at": next_try_at, "lease_expires_at": None, "last_error": error[:500]}
     if refund_attempt:
         values["attempts"] = outbox.c.attempts - 1
-    await conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+    conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
 
 
-async def drop(conn: AsyncConnection, outbox_id: int, *, error: str) -> None:
-    await conn.execute(
+def drop(conn: Connection, outbox_id: int, *, error: str) -> None:
+    conn.execute(
         update(outbox)
         .where(outbox.c.id == outbox_id)
-        .values(status="dropped", lease_expires_at=None, last_error=error[:500])
+        .values(status=OutboxStatus.DROPPED, lease_expires_at=None, last_error=error[:500])
     )
 
 
-async def drop_chat(conn: AsyncConnection, chat_id: int, *, error: str) -> int:
+def drop_chat(conn: Connection, bot_id: int, chat_id: int, *, error: str) -> int:
     """Give up on every pending notification of a chat (the user blocked the bot)."""
-    result = await conn.execute(
+    result = conn.execute(
         update(outbox)
-        .where(and_(outbox.c.chat_id == chat_id, outbox.c.status == "pending"))
-        .values(status="dropped", lease_expires_at=None, last_error=error[:500])
+        .where(and_(outbox.c.bot_id == bot_id, outbox.c.chat_id == chat_id, outbox.c.status == _PENDING))
+        .values(status=OutboxStatus.DROPPED, lease_expires_at=None, last_error=error[:500])
     )
     return result.rowcount
 
 
-async def release_lease(conn: AsyncConnection, outbox_id: int) -> None:
+def release_lease(conn: Connection, outbox_id: int) -> None:
     """Give a leased notification back to the delivery loop, its attempt not counted."""
-    await conn.execute(
+    conn.execute(
         update(outbox)
-        .where(outbox.c.id == outbox_id, outbox.c.status == "pending")
+        .where(outbox.c.id == outbox_id, outbox.c.status == _PENDING)
         .values(lease_expires_at=None, attempts=outbox.c.attempts - 1)
     )
 
 
-async def release_leases(conn: AsyncConnection) -> int:
-    """Free every lease: at start, all of them belong to a sender that died (there is one sender)."""
+def release_leases(conn: Connection, bot_id: int) -> int:
+    """Free every lease of the bot's notifications: at start, all of them belong to a sender that died (a bot
+    has one sender)."""
     stmt = (
         update(outbox)
-        .where(outbox.c.status == "pending", outbox.c.lease_expires_at.is_not(None))
+        .where(outbox.c.bot_id == bot_id, outbox.c.status == _PENDING, outbox.c.lease_expires_at.is_not(None))
         .values(lease_expires_at=None)
     )
-    return (await conn.execute(stmt)).rowcount
+    return conn.execute(stmt).rowcount

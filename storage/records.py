@@ -4,34 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from sqlalchemy.engine import Row
 
+from storage.states import FailureCode, JobKind, JobStatus, NotificationKind, OutboxStatus
+
 
 class _FromRow:
+    _ENUMS: ClassVar[dict[str, type]] = {}  # columns that hold an enum's values, turned into its members
+
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
         mapping = row._mapping
-        return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+        values = {f.name: mapping[f.name] for f in fields(cls)}  # type: ignore[arg-type]
+        for name, enum in cls._ENUMS.items():
+            if values[name] is not None:
+                values[name] = enum(values[name])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
 class JobRecord(_FromRow):
+    _ENUMS: ClassVar[dict[str, type]] = {"kind": JobKind, "status": JobStatus, "error": FailureCode}
+
     id: str
+    bot_id: int
     user_id: int
     script_id: int
-    kind: str
+    kind: JobKind
     parent_version_id: int | None
     feedback_id: int | None
     request_key: str | None
-    status: str
+    status: JobStatus
     attempts: int
     available_at: datetime
     lease_expires_at: datetime | None
     worker_id: str | None
     stage: str | None
-    error: str | None
+    error: FailureCode | None
     chat_id: int
     ack_message_id: int | None
     ack_status: str | None
@@ -44,6 +55,7 @@ class JobRecord(_FromRow):
 @dataclass(frozen=True, slots=True)
 class ScriptRecord(_FromRow):
     id: int
+    bot_id: int
     user_id: int
     source: str
     file_name: str | None
@@ -85,6 +97,7 @@ class FeedbackRecord(_FromRow):
 @dataclass(frozen=True, slots=True)
 class PromptRecord(_FromRow):
     id: int
+    bot_id: int
     feedback_id: int
     chat_id: int
     message_id: int
@@ -93,13 +106,16 @@ class PromptRecord(_FromRow):
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord(_FromRow):
+    _ENUMS: ClassVar[dict[str, type]] = {"kind": NotificationKind, "status": OutboxStatus}
+
     id: int
+    bot_id: int
     chat_id: int
-    kind: str
+    kind: NotificationKind
     payload: str
     job_id: str | None
     dedupe_key: str | None
-    status: str
+    status: OutboxStatus
     attempts: int
     next_try_at: datetime
     lease_expires_at: datetime | None

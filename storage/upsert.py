@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
 Insert = postgresql.Insert | sqlite.Insert
 
 
-def insert_for(conn: AsyncConnection, table: Table) -> Insert:
+def insert_for(conn: Connection, table: Table) -> Insert:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
@@ -29,5 +29,5 @@ class PerDialect:
     def __init__(self, build: Callable[[Callable[[Table], Insert]], Executable]) -> None:
         self._statements = {"postgresql": build(postgresql.insert), "sqlite": build(sqlite.insert)}
 
-    def __call__(self, conn: AsyncConnection) -> Executable:
+    def __call__(self, conn: Connection) -> Executable:
         return self._statements[conn.dialect.name]

@@ -1,6 +1,6 @@
 """Shared fixtures: a migrated database on each backend.
 
-Every storage and job test that takes ``engine`` runs twice: on a real SQLite file under ``tmp_path`` and on
+Every storage and job test that takes ``db`` runs twice: on a real SQLite file under ``tmp_path`` and on
 the real PostgreSQL named by ``BHIV_TEST_POSTGRES_URL`` (an admin URL such as
 ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``). Each test session creates its own throwaway
 PostgreSQL database and drops it at the end; where the variable is unset the PostgreSQL cases are skipped with
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from storage.engine import create_engine
+from storage.db import Database, open_database
 from storage.migrate import upgrade_to_head
 from storage.models import metadata
 from tests.fakes.fake_lm import FakeLM
@@ -48,11 +48,11 @@ async def _admin(url: str, statement: str) -> None:
 
 
 async def _migrate(url: str) -> None:
-    engine = create_engine(url)
+    db = await open_database(url)
     try:
-        await upgrade_to_head(engine)
+        await upgrade_to_head(db)
     finally:
-        await engine.dispose()
+        await db.close()
 
 
 @pytest.fixture(scope="session")
@@ -79,19 +79,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def db(database_url: str) -> AsyncIterator[Database]:
     """A migrated, empty database on the backend of this parametrization."""
-    engine = create_engine(database_url)
-    if engine.dialect.name == "sqlite":
-        await upgrade_to_head(engine)
+    db = await open_database(database_url)
+    if db.dialect == "sqlite":
+        await upgrade_to_head(db)
     else:
         tables = ", ".join(table.name for table in metadata.sorted_tables)
-        async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await db.write(lambda conn: conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")))
     try:
-        yield engine
+        yield db
     finally:
-        await engine.dispose()
+        await db.close()
 
 
 @pytest.fixture

@@ -53,16 +53,16 @@ async def on_status(update: Update, context: BotContext) -> None:
     if message is None or user is None:
         return
     if not context.args:
-        recent = await context.services.jobs.recent(user.id, limit=1)
+        recent = await context.services.queries.recent(context.bot.id, user.id, limit=1)
         if not recent:
             await message.reply_text("Usage: /status <job id>. You have no jobs yet: send me a script.")
             return
         job = recent[0]
-        position = await context.services.jobs.queue_position(job)
+        position = await context.services.queries.queue_position(job)
         await message.reply_text(render_status(job, position), parse_mode=ParseMode.HTML)
         return
     try:
-        job, position = await context.services.jobs.get_for_user(context.args[0], user.id)
+        job, position = await context.services.queries.get_for_user(context.args[0], user.id)
     except JobNotFoundError:
         await message.reply_text(_not_found(context.args[0]), parse_mode=ParseMode.HTML)
         return
@@ -73,7 +73,9 @@ async def on_jobs(update: Update, context: BotContext) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    await message.reply_text(render_jobs(await context.services.jobs.recent(user.id)), parse_mode=ParseMode.HTML)
+    await message.reply_text(
+        render_jobs(await context.services.queries.recent(context.bot.id, user.id)), parse_mode=ParseMode.HTML
+    )
 
 
 async def on_cancel(update: Update, context: BotContext) -> None:
@@ -85,15 +87,13 @@ async def on_cancel(update: Update, context: BotContext) -> None:
         await message.reply_text("You have nothing to cancel: no job is queued or running. /jobs lists yours.")
         return
     try:
-        job = await context.services.jobs.cancel(job_id, user.id)
+        job, _ = await context.services.queries.get_for_user(job_id, user.id)
+        job = await context.services.queue.cancel(job)
     except JobNotFoundError:
-        await message.reply_text(_not_found(context.args[0]), parse_mode=ParseMode.HTML)
+        await message.reply_text(_not_found(job_id), parse_mode=ParseMode.HTML)
         return
-    except JobStateError:
-        finished, _ = await context.services.jobs.get_for_user(job_id, user.id)
-        await message.reply_text(
-            f"Job <code>{finished.id}</code> is already {finished.status}.", parse_mode=ParseMode.HTML
-        )
+    except JobStateError as exc:
+        await message.reply_text(f"Job <code>{exc.job_id}</code> is already {exc.status}.", parse_mode=ParseMode.HTML)
         return
     await message.reply_text(f"🚫 Cancelled job <code>{job.id}</code>.", parse_mode=ParseMode.HTML)
 
@@ -114,8 +114,8 @@ async def on_unknown_command(update: Update, _context: BotContext) -> None:
 
 
 async def _newest_active(context: BotContext, user_id: int) -> str | None:
-    recent = await context.services.jobs.recent(user_id, limit=10)
-    return next((job.id for job in recent if job.status in ("queued", "running")), None)
+    recent = await context.services.queries.recent(context.bot.id, user_id, limit=10)
+    return next((job.id for job in recent if job.status.active), None)
 
 
 def _not_found(job_id: str) -> str:

@@ -12,6 +12,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.context import BotContext
 from bot.keyboards import RateCallback, SkipCallback, build_rating_keyboard, parse_callback
 from bot.render import render_prompt
+from bot.texts import refusal_text
 from core.errors import JobNotFoundError, QuotaExceededError, ScriptRejectedError
 from core.feedback import LOW_RATING, MAX_COMMENT_CHARS, Prompt
 from core.types import Submitted
@@ -154,7 +155,7 @@ async def _improve(
     try:
         submitted = await services.feedback.improve(prompt, comment=comment, chat_id=chat_id, reply_to=reply_to)
     except (ScriptRejectedError, QuotaExceededError) as exc:
-        return str(exc)
+        return refusal_text(exc)
     except JobNotFoundError:
         return STALE
     await services.delivery.deliver_ack(submitted)

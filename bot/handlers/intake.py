@@ -11,14 +11,14 @@ from telegram.error import TelegramError
 from bot.context import BotContext
 from bot.handlers.feedback import take_comment
 from bot.render import human_size
+from bot.texts import SEND_TEXT, refusal_text, rejection_text
 from core.errors import QuotaExceededError, ScriptRejectedError
-from core.intake import decode_script
+from core.scripts import decode_script
 from core.types import Author, ScriptSubmission
 
 logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".fountain", ".text"}
-SEND_TEXT = "Send me a script as a text message or a .txt, .md or .fountain file: one line per scene."
 NOT_A_SCRIPT = {
     "photo": "That's a photo. ",
     "sticker": "Nice sticker! ",
@@ -68,7 +68,7 @@ async def on_document(update: Update, context: BotContext) -> None:
     try:
         text = decode_script(data)
     except ScriptRejectedError as exc:
-        await message.reply_text(str(exc))
+        await message.reply_text(rejection_text(exc))
         return
     await submit(update, context, text, source="document", file_name=document.file_name)
 
@@ -109,21 +109,20 @@ async def submit(update: Update, context: BotContext, text: str, *, source: str,
     message: Message | None = update.effective_message
     assert message is not None
     services = context.services
-    with services.jobs.foreground.work():  # the pipeline waits while acks are being made (core.foreground)
-        try:
-            submitted = await services.jobs.submit(
-                ScriptSubmission(
-                    author=author_of(update),
-                    chat_id=message.chat_id,
-                    message_id=message.message_id,
-                    text=text,
-                    source="document" if source == "document" else "text",
-                    file_name=file_name,
-                ),
-                take_ack=True,
-            )
-        except (ScriptRejectedError, QuotaExceededError) as exc:
-            await message.reply_text(str(exc))
-            return
-        # The ack waits in the outbox (so it survives a crash); deliver it now rather than at the next poll.
-        await services.delivery.deliver_ack(submitted)
+    try:
+        submitted = await services.intake.submit(
+            ScriptSubmission(
+                author=author_of(update),
+                chat_id=message.chat_id,
+                message_id=message.message_id,
+                text=text,
+                source="document" if source == "document" else "text",
+                file_name=file_name,
+            ),
+            take_ack=True,
+        )
+    except (ScriptRejectedError, QuotaExceededError) as exc:
+        await message.reply_text(refusal_text(exc))
+        return
+    # The ack waits in the outbox (so it survives a crash); deliver it now rather than at the next poll.
+    await services.delivery.deliver_ack(submitted)

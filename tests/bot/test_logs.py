@@ -38,7 +38,7 @@ def test_secrets_are_redacted_in_messages_args_and_tracebacks(capsys: pytest.Cap
 
 def test_json_lines_are_one_object_per_event(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging(secrets=[TOKEN], level="INFO", json_lines=True)
-    logging.getLogger("core.jobs").info("job %s queued for user %s", "k7m2q9xw4t", 42)
+    logging.getLogger("core.intake").info("job %s queued for user %s", "k7m2q9xw4t", 42)
     try:
         raise ValueError(TOKEN)
     except ValueError:
@@ -47,7 +47,7 @@ def test_json_lines_are_one_object_per_event(capsys: pytest.CaptureFixture[str])
     lines = capsys.readouterr().err.strip().splitlines()
     entries = [json.loads(line) for line in lines]
     assert entries[0]["message"] == "job k7m2q9xw4t queued for user 42"
-    assert entries[0]["level"] == "INFO" and entries[0]["logger"] == "core.jobs"
+    assert entries[0]["level"] == "INFO" and entries[0]["logger"] == "core.intake"
     assert "ValueError" in entries[1]["exc"] and TOKEN not in lines[1]
 
 

@@ -7,6 +7,7 @@ import pytest
 from bot.render import (
     MAX_MESSAGE,
     render_ack,
+    render_failed,
     render_jobs,
     render_result,
     render_stats,
@@ -33,10 +34,14 @@ def test_each_status_renders_a_different_ack(status: str) -> None:
     assert list(others.values()).count(others[status]) == 1
 
 
-def test_failure_reason_is_escaped() -> None:
-    text = render_status(make_job(status="failed", error="bad <input> & more"))
+def test_a_failure_is_told_in_words_never_as_its_code() -> None:
+    made = render_status(make_job(status="failed", error="pipeline"))
+    improved = render_failed(make_job(status="failed", error="pipeline", kind="improve"))
+    crashed = render_failed(make_job(status="failed", error="worker_crashes"))
 
-    assert "bad &lt;input&gt; &amp; more" in text
+    assert "while making this storyboard" in made and "pipeline" not in made
+    assert "Rate it again to ask once more" in improved
+    assert "stopped the worker several times" in crashed and "worker_crashes" not in crashed
 
 
 def test_result_escapes_script_text_and_names_the_job() -> None:

@@ -5,10 +5,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
+from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement, Table, func, select
+
+from core.clock import Clock, SystemClock
+from core.feedback import FeedbackService
+from core.intake import Intake
 from core.pipeline import Pipeline, PipelineResult
+from core.queries import JobQueries
+from core.queue import JobQueue
 from core.settings import JobSettings
-from core.types import Author, ScriptSubmission
+from core.types import Author, JobRecord, ScriptSubmission
+from core.wakeups import Wakeups
+from core.workers import WorkerPool
+from storage.db import Database
 
 _message_ids = itertools.count(1)
 
@@ -60,3 +71,54 @@ class CountingPipeline(Pipeline):
             self.failures -= 1
             raise RuntimeError("pipeline broke")
         return await super().generate(script, job_id=job_id)
+
+
+BOT_ID = 4242
+
+
+@dataclass
+class Kit:
+    """The core's parts over one database, wired as the composition root wires them."""
+
+    db: Database
+    settings: JobSettings
+    clock: Clock
+    wakeups: Wakeups
+    intake: Intake
+    queue: JobQueue
+    queries: JobQueries
+
+    def workers(
+        self, pipeline: Pipeline, settings: JobSettings | None = None, *, name: str | None = None
+    ) -> WorkerPool:
+        return WorkerPool(
+            self.queue, self.queries, pipeline, settings or self.settings, wakeups=self.wakeups, name=name
+        )
+
+    async def cancel(self, job_id: str, user_id: int) -> JobRecord:
+        """What /cancel does: the user's own job, cancelled."""
+        job, _ = await self.queries.get_for_user(job_id, user_id)
+        return await self.queue.cancel(job)
+
+    def feedback(self) -> FeedbackService:
+        return FeedbackService(self.db, self.intake, clock=self.clock)
+
+    async def count(self, table: Table, *where: ColumnElement[bool]) -> int:
+        return await self.db.read(
+            lambda conn: int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+        )
+
+
+def kit(db: Database, settings: JobSettings | None = None, *, clock: Clock | None = None, bot_id: int = BOT_ID) -> Kit:
+    settings = settings or job_settings()
+    clock = clock or SystemClock()
+    wakeups = Wakeups()
+    return Kit(
+        db,
+        settings,
+        clock,
+        wakeups,
+        Intake(db, settings, bot_id=bot_id, clock=clock, wakeups=wakeups),
+        JobQueue(db, settings, clock=clock, wakeups=wakeups),
+        JobQueries(db),
+    )

@@ -3,29 +3,26 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.errors import JobNotFoundError, ScriptRejectedError
+from core.errors import JobNotFoundError, RejectReason, ScriptRejectedError
 from core.feedback import FeedbackService
-from core.jobs import JobService
 from core.types import VersionRecord
-from core.workers import WorkerPool
+from storage.db import Database
 from storage.tables import feedback as feedback_table
-from tests.core.helpers import CountingPipeline, job_settings, submission
+from tests.core.helpers import CountingPipeline, Kit, job_settings, kit, submission
 
 
-async def make_version(engine: AsyncEngine, user_id: int = 1) -> tuple[JobService, FeedbackService, VersionRecord]:
-    jobs = JobService(engine, job_settings())
-    job = (await jobs.submit(submission(user_id=user_id, text="one\ntwo\nthree"))).job
-    await WorkerPool(jobs, CountingPipeline(), jobs.settings).run_burst()
-    version = await jobs.version_for_job(job.id)
+async def make_version(db: Database, user_id: int = 1) -> tuple[Kit, FeedbackService, VersionRecord]:
+    jobs = kit(db)
+    job = (await jobs.intake.submit(submission(user_id=user_id, text="one\ntwo\nthree"))).job
+    await jobs.workers(CountingPipeline()).run_burst()
+    version = await jobs.queries.version_for_job(job.id)
     assert version is not None
-    return jobs, FeedbackService(engine, jobs), version
+    return jobs, jobs.feedback(), version
 
 
-async def test_second_tap_changes_rating_without_new_row(engine: AsyncEngine) -> None:
-    _, service, version = await make_version(engine)
+async def test_second_tap_changes_rating_without_new_row(db: Database) -> None:
+    _, service, version = await make_version(db)
 
     first = await service.rate(user_id=1, version_id=version.id, rating=4)
     second = await service.rate(user_id=1, version_id=version.id, rating=2)
@@ -33,12 +30,11 @@ async def test_second_tap_changes_rating_without_new_row(engine: AsyncEngine) ->
     assert first.previous is None and second.previous == 4
     assert second.feedback.id == first.feedback.id and second.feedback.rating == 2
     assert second.wants_comment and not first.wants_comment
-    async with engine.connect() as conn:
-        assert (await conn.execute(select(func.count()).select_from(feedback_table))).scalar_one() == 1
+    assert await kit(db).count(feedback_table) == 1
 
 
-async def test_nobody_rates_someone_elses_storyboard(engine: AsyncEngine) -> None:
-    _, service, version = await make_version(engine, user_id=1)
+async def test_nobody_rates_someone_elses_storyboard(db: Database) -> None:
+    _, service, version = await make_version(db, user_id=1)
 
     with pytest.raises(JobNotFoundError):
         await service.rate(user_id=2, version_id=version.id, rating=5)
@@ -46,8 +42,8 @@ async def test_nobody_rates_someone_elses_storyboard(engine: AsyncEngine) -> Non
         await service.rate(user_id=1, version_id=version.id + 1000, rating=5)
 
 
-async def test_low_rating_with_a_note_produces_an_improved_version(engine: AsyncEngine) -> None:
-    jobs, service, version = await make_version(engine)
+async def test_low_rating_with_a_note_produces_an_improved_version(db: Database) -> None:
+    jobs, service, version = await make_version(db)
     rated = await service.rate(user_id=1, version_id=version.id, rating=1)
     await service.attach_prompt(rated.feedback.id, chat_id=1, message_id=555)
     prompt = await service.find_prompt(user_id=1, chat_id=1, message_id=555)
@@ -56,12 +52,12 @@ async def test_low_rating_with_a_note_produces_an_improved_version(engine: Async
 
     submitted = await service.improve(prompt, comment="Too fast, boring.", chat_id=1, reply_to=556)
     again = await service.improve(prompt, comment="Too fast, boring.", chat_id=1, reply_to=556)
-    await WorkerPool(jobs, CountingPipeline(), jobs.settings).run_burst()
+    await jobs.workers(CountingPipeline()).run_burst()
     answered = await service.find_prompt(user_id=1, chat_id=1, message_id=555)
 
     assert answered is not None and answered.answered_by is not None
     assert answered.answered_by.id == submitted.job.id
-    improved = await jobs.version_for_job(submitted.job.id)
+    improved = await jobs.queries.version_for_job(submitted.job.id)
     stored = await service.get(rated.feedback.id)
     assert not again.created and again.job.id == submitted.job.id
     assert submitted.job.kind == "improve" and submitted.job.parent_version_id == version.id
@@ -72,19 +68,20 @@ async def test_low_rating_with_a_note_produces_an_improved_version(engine: Async
     assert stored.sentiment < 0
 
 
-async def test_a_note_over_500_characters_is_refused_with_its_length(engine: AsyncEngine) -> None:
-    _, service, version = await make_version(engine)
+async def test_a_note_over_500_characters_is_refused_with_its_length(db: Database) -> None:
+    _, service, version = await make_version(db)
     rated = await service.rate(user_id=1, version_id=version.id, rating=1)
     await service.attach_prompt(rated.feedback.id, chat_id=1, message_id=9)
     prompt = await service.latest_prompt(user_id=1, feedback_id=rated.feedback.id)
     assert prompt is not None
 
-    with pytest.raises(ScriptRejectedError, match="501 characters"):
+    with pytest.raises(ScriptRejectedError) as refused:
         await service.improve(prompt, comment="x" * 501, chat_id=1, reply_to=None)
+    assert (refused.value.reason, refused.value.size, refused.value.limit) == (RejectReason.NOTE_TOO_LONG, 501, 500)
 
 
-async def test_stats_count_jobs_ratings_methods_and_times(engine: AsyncEngine) -> None:
-    _, service, version = await make_version(engine)
+async def test_stats_count_jobs_ratings_methods_and_times(db: Database) -> None:
+    _, service, version = await make_version(db)
     await service.rate(user_id=1, version_id=version.id, rating=5)
 
     stats = await service.stats()
@@ -95,8 +92,8 @@ async def test_stats_count_jobs_ratings_methods_and_times(engine: AsyncEngine) -
     assert stats.median_ms is not None and stats.p95_ms is not None
 
 
-async def test_a_double_tapped_skip_makes_one_improvement_and_no_error(engine: AsyncEngine) -> None:
-    _, service, version = await make_version(engine)
+async def test_a_double_tapped_skip_makes_one_improvement_and_no_error(db: Database) -> None:
+    _, service, version = await make_version(db)
     rated = await service.rate(user_id=1, version_id=version.id, rating=1)
     await service.attach_prompt(rated.feedback.id, chat_id=1, message_id=700)
     prompt = await service.latest_prompt(user_id=1, feedback_id=rated.feedback.id)
@@ -108,8 +105,8 @@ async def test_a_double_tapped_skip_makes_one_improvement_and_no_error(engine: A
     assert sum(tap.created for tap in taps) == 1
 
 
-async def test_two_improvements_of_one_script_finishing_together_both_become_versions(engine: AsyncEngine) -> None:
-    jobs, service, version = await make_version(engine)
+async def test_two_improvements_of_one_script_finishing_together_both_become_versions(db: Database) -> None:
+    jobs, service, version = await make_version(db)
     rated = await service.rate(user_id=1, version_id=version.id, rating=2)
     submitted = []
     for message_id in (801, 802):
@@ -118,14 +115,14 @@ async def test_two_improvements_of_one_script_finishing_together_both_become_ver
         assert prompt is not None
         submitted.append(await service.improve(prompt, comment=f"note {message_id}", chat_id=1, reply_to=None))
 
-    await WorkerPool(jobs, CountingPipeline(), job_settings(worker_concurrency=2)).run_burst()
+    await jobs.workers(CountingPipeline(), job_settings(worker_concurrency=2)).run_burst()
 
-    made = [await jobs.version_for_job(s.job.id) for s in submitted]
+    made = [await jobs.queries.version_for_job(s.job.id) for s in submitted]
     assert sorted(v.version for v in made if v is not None) == [2, 3]
 
 
-async def test_a_rating_while_a_question_is_open_does_not_ask_again(engine: AsyncEngine) -> None:
-    _, service, version = await make_version(engine)
+async def test_a_rating_while_a_question_is_open_does_not_ask_again(db: Database) -> None:
+    _, service, version = await make_version(db)
     first = await service.rate(user_id=1, version_id=version.id, rating=2)
     await service.attach_prompt(first.feedback.id, chat_id=1, message_id=900)
 

@@ -3,228 +3,224 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import ManualClock
-from core.errors import JobNotFoundError, JobStateError, QuotaExceededError, ScriptRejectedError
+from core.errors import JobNotFoundError, JobStateError, Quota, QuotaExceededError, ScriptRejectedError
 from core.ids import ALPHABET, LENGTH
-from core.jobs import FAILED_FOR_USER, JobService
-from core.types import Submitted
-from core.workers import WorkerPool
+from core.types import FailureCode, JobStatus, NotificationKind, Submitted
+from storage.db import Database, open_database
 from storage.tables import jobs, outbox, scripts, versions
-from tests.core.helpers import CountingPipeline, job_settings, submission
+from tests.core.helpers import CountingPipeline, job_settings, kit, submission
 
 
-async def count(engine: AsyncEngine, table, *where) -> int:  # type: ignore[no-untyped-def]
-    async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
+async def test_submit_returns_a_short_unguessable_id_and_queues_an_ack(db: Database) -> None:
+    service = kit(db, job_settings())
 
-
-async def test_submit_returns_a_short_unguessable_id_and_queues_an_ack(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
-
-    submitted = await service.submit(submission(user_id=7))
+    submitted = await service.intake.submit(submission(user_id=7))
 
     assert submitted.created
     assert len(submitted.job.id) == LENGTH and set(submitted.job.id) <= set(ALPHABET)
     assert submitted.job.status == "queued"
-    assert await service.queue_position(submitted.job) == 1
+    assert await service.queries.queue_position(submitted.job) == 1
     assert submitted.ack_outbox_id is not None
-    assert await count(engine, outbox, outbox.c.kind == "ack") == 1
+    assert await service.count(outbox, outbox.c.kind == "ack") == 1
 
 
-async def test_same_message_submitted_twice_makes_one_job(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
-    first = await service.submit(submission(user_id=7, message_id=42))
+async def test_same_message_submitted_twice_makes_one_job(db: Database) -> None:
+    service = kit(db, job_settings())
+    first = await service.intake.submit(submission(user_id=7, message_id=42))
 
-    again = await service.submit(submission(user_id=7, message_id=42))
+    again = await service.intake.submit(submission(user_id=7, message_id=42))
 
     assert not again.created and again.job.id == first.job.id
-    assert await count(engine, jobs) == 1
-    assert await count(engine, scripts) == 1
+    assert await service.count(jobs) == 1
+    assert await service.count(scripts) == 1
 
 
-async def test_concurrent_redeliveries_of_one_message_make_one_job(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
+async def test_concurrent_redeliveries_of_one_message_make_one_job(db: Database) -> None:
+    service = kit(db, job_settings())
 
-    results = await asyncio.gather(*(service.submit(submission(user_id=3, message_id=99)) for _ in range(10)))
+    results = await asyncio.gather(*(service.intake.submit(submission(user_id=3, message_id=99)) for _ in range(10)))
 
     assert len({result.job.id for result in results}) == 1
     assert sum(result.created for result in results) == 1
-    assert await count(engine, jobs) == 1
+    assert await service.count(jobs) == 1
 
 
-async def test_queue_position_counts_jobs_ahead(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
+async def test_queue_position_counts_jobs_ahead(db: Database) -> None:
+    service = kit(db, job_settings())
 
-    positions = [await service.queue_position((await service.submit(submission(user_id=u))).job) for u in (1, 2, 3)]
+    positions = [
+        await service.queries.queue_position((await service.intake.submit(submission(user_id=u))).job)
+        for u in (1, 2, 3)
+    ]
 
     assert positions == [1, 2, 3]
 
 
-async def test_empty_script_is_refused_and_stores_nothing(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
+async def test_empty_script_is_refused_and_stores_nothing(db: Database) -> None:
+    service = kit(db, job_settings())
 
     with pytest.raises(ScriptRejectedError):
-        await service.submit(submission(text=" \n\t\n"))
+        await service.intake.submit(submission(text=" \n\t\n"))
 
-    assert await count(engine, jobs) == 0
+    assert await service.count(jobs) == 0
 
 
-async def test_active_job_quota_refuses_with_a_clear_message(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(max_active_jobs_per_user=2))
-    await service.submit(submission(user_id=5))
-    await service.submit(submission(user_id=5))
+async def test_active_job_quota_refuses_with_a_clear_message(db: Database) -> None:
+    service = kit(db, job_settings(max_active_jobs_per_user=2))
+    await service.intake.submit(submission(user_id=5))
+    await service.intake.submit(submission(user_id=5))
 
-    with pytest.raises(QuotaExceededError, match="already have 2 storyboards in the works; the limit is 2"):
-        await service.submit(submission(user_id=5))
-    other = await service.submit(submission(user_id=6))  # somebody else is not affected
+    with pytest.raises(QuotaExceededError) as refused:
+        await service.intake.submit(submission(user_id=5))
+    assert (refused.value.quota, refused.value.count, refused.value.limit) == (Quota.ACTIVE_JOBS, 2, 2)
+    other = await service.intake.submit(submission(user_id=6))  # somebody else is not affected
 
     assert other.created
-    assert await count(engine, jobs, jobs.c.user_id == 5) == 2
+    assert await service.count(jobs, jobs.c.user_id == 5) == 2
 
 
-async def test_hourly_quota_counts_a_sliding_hour(engine: AsyncEngine) -> None:
+async def test_hourly_quota_counts_a_sliding_hour(db: Database) -> None:
     clock = ManualClock()
-    service = JobService(engine, job_settings(max_jobs_per_hour=2), clock=clock)
+    service = kit(db, job_settings(max_jobs_per_hour=2), clock=clock)
     for _ in range(2):
-        job = (await service.submit(submission(user_id=5))).job
+        job = (await service.intake.submit(submission(user_id=5))).job
         await service.cancel(job.id, 5)
 
-    with pytest.raises(QuotaExceededError, match="2 scripts in the last hour") as refused:
-        await service.submit(submission(user_id=5))
+    with pytest.raises(QuotaExceededError) as refused:
+        await service.intake.submit(submission(user_id=5))
+    assert (refused.value.quota, refused.value.count) == (Quota.JOBS_PER_HOUR, 2)
     assert refused.value.retry_after_s == pytest.approx(3600, abs=1)
 
     clock.advance(3601)
-    assert (await service.submit(submission(user_id=5))).created
+    assert (await service.intake.submit(submission(user_id=5))).created
 
 
-async def test_cancel_queued_job_and_refuse_foreign_or_finished_ones(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
-    job = (await service.submit(submission(user_id=1))).job
+async def test_cancel_queued_job_and_refuse_foreign_or_finished_ones(db: Database) -> None:
+    service = kit(db, job_settings())
+    job = (await service.intake.submit(submission(user_id=1))).job
 
     with pytest.raises(JobNotFoundError):
         await service.cancel(job.id, user_id=2)
     cancelled = await service.cancel(job.id.upper(), user_id=1)  # ids are typed case-insensitively
-    with pytest.raises(JobStateError, match="already cancelled"):
+    with pytest.raises(JobStateError, match="is cancelled"):
         await service.cancel(job.id, user_id=1)
 
     assert cancelled.status == "cancelled"
-    assert await service.claim("w") is None
+    assert await service.queue.claim("w") is None
 
 
-async def test_status_of_another_users_job_is_not_found(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
-    job = (await service.submit(submission(user_id=1))).job
+async def test_status_of_another_users_job_is_not_found(db: Database) -> None:
+    service = kit(db, job_settings())
+    job = (await service.intake.submit(submission(user_id=1))).job
 
     with pytest.raises(JobNotFoundError):
-        await service.get_for_user(job.id, user_id=2)
+        await service.queries.get_for_user(job.id, user_id=2)
     with pytest.raises(JobNotFoundError):
-        await service.get_for_user("not an id!", user_id=1)
-    mine, position = await service.get_for_user(job.id, user_id=1)
+        await service.queries.get_for_user("not an id!", user_id=1)
+    mine, position = await service.queries.get_for_user(job.id, user_id=1)
     assert mine.id == job.id and position == 1
 
 
-async def test_eight_workers_race_over_two_hundred_jobs_and_run_each_exactly_once(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(worker_concurrency=8))
-    submitted = [await service.submit(submission(user_id=u % 20 + 1)) for u in range(200)]
+async def test_eight_workers_race_over_two_hundred_jobs_and_run_each_exactly_once(db: Database) -> None:
+    service = kit(db, job_settings(worker_concurrency=8))
+    submitted = [await service.intake.submit(submission(user_id=u % 20 + 1)) for u in range(200)]
     pipeline = CountingPipeline(delay_s=0.001)
 
-    await WorkerPool(service, pipeline, service.settings).run_burst()
+    await service.workers(pipeline).run_burst()
 
     ids = {s.job.id for s in submitted}
     assert set(pipeline.calls) == ids
     assert set(pipeline.calls.values()) == {1}
-    assert await count(engine, jobs, jobs.c.status == "done") == 200
-    assert await count(engine, versions) == 200
+    assert await service.count(jobs, jobs.c.status == "done") == 200
+    assert await service.count(versions) == 200
 
 
-async def test_workers_on_separate_engines_never_share_a_job(database_url: str, engine: AsyncEngine) -> None:
-    """Two pools on two connection pools, as two processes would be: each job still runs once."""
-    from storage.engine import create_engine
-
-    service = JobService(engine, job_settings(worker_concurrency=4))
+async def test_workers_on_separate_connections_never_share_a_job(database_url: str, db: Database) -> None:
+    """Two pools on two databases opened apart, as two processes would be: each job still runs once."""
+    service = kit(db, job_settings(worker_concurrency=4))
     for u in range(60):
-        await service.submit(submission(user_id=u + 1))
-    other_engine = create_engine(database_url)
+        await service.intake.submit(submission(user_id=u + 1))
+    other_db = await open_database(database_url)
     try:
-        other = JobService(other_engine, job_settings(worker_concurrency=4))
+        other = kit(other_db, job_settings(worker_concurrency=4))
         first, second = CountingPipeline(delay_s=0.002), CountingPipeline(delay_s=0.002)
         await asyncio.gather(
-            WorkerPool(service, first, service.settings, name="a").run_burst(),
-            WorkerPool(other, second, other.settings, name="b").run_burst(),
+            service.workers(first, name="a").run_burst(),
+            other.workers(second, name="b").run_burst(),
         )
     finally:
-        await other_engine.dispose()
+        await other_db.close()
 
     assert not set(first.calls) & set(second.calls)
     assert len(first.calls) + len(second.calls) == 60
-    assert await count(engine, versions) == 60
+    assert await service.count(versions) == 60
 
 
-async def test_crash_mid_job_loses_nothing_when_the_lease_expires(engine: AsyncEngine) -> None:
+async def test_crash_mid_job_loses_nothing_when_the_lease_expires(db: Database) -> None:
     clock = ManualClock()
     settings = job_settings(job_lease_s=10.0)
-    service = JobService(engine, settings, clock=clock)
-    job = (await service.submit(submission())).job
-    claimed = await service.claim("dead-worker")  # ... and the process dies here
+    service = kit(db, settings, clock=clock)
+    job = (await service.intake.submit(submission())).job
+    claimed = await service.queue.claim("dead-worker")  # ... and the process dies here
     assert claimed is not None and claimed.id == job.id
 
     clock.advance(11)
-    requeued, failed = await service.requeue_expired()
+    requeued, failed = await service.queue.reap()
     pipeline = CountingPipeline()
-    await WorkerPool(service, pipeline, settings, name="survivor").run_burst()
-    late = await service.complete(claimed, "dead-worker", (await pipeline.generate("x")).storyboard, pipeline_ms=1)
+    await service.workers(pipeline, name="survivor").run_burst()
+    late = await service.queue.complete(
+        claimed, "dead-worker", (await pipeline.generate("x")).storyboard, pipeline_ms=1
+    )
 
     assert requeued == [job.id] and failed == []
-    assert (await service.get_for_user(job.id, 1))[0].status == "done"
+    assert (await service.queries.get_for_user(job.id, 1))[0].status == "done"
     assert late is None  # the dead worker's late result is discarded
-    assert await count(engine, versions) == 1
+    assert await service.count(versions) == 1
 
 
-async def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(engine: AsyncEngine) -> None:
+async def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(db: Database) -> None:
     clock = ManualClock()
-    service = JobService(engine, job_settings(job_lease_s=10.0, job_max_attempts=2), clock=clock)
-    job = (await service.submit(submission())).job
+    service = kit(db, job_settings(job_lease_s=10.0, job_max_attempts=2), clock=clock)
+    job = (await service.intake.submit(submission())).job
     for _ in range(2):
-        assert await service.claim("w") is not None
+        assert await service.queue.claim("w") is not None
         clock.advance(11)
-        await service.requeue_expired()
+        await service.queue.reap()
 
-    final, _ = await service.get_for_user(job.id, 1)
-    assert final.status == "failed" and final.error
-    assert await count(engine, outbox, outbox.c.kind == "job_failed") == 1
+    final, _ = await service.queries.get_for_user(job.id, 1)
+    assert final.status == "failed" and final.error == FailureCode.WORKER_CRASHES
+    assert await service.count(outbox, outbox.c.kind == NotificationKind.JOB_FAILED) == 1
 
 
-async def test_pipeline_error_is_retried_then_succeeds(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(job_max_attempts=3))
-    job = (await service.submit(submission())).job
+async def test_pipeline_error_is_retried_then_succeeds(db: Database) -> None:
+    service = kit(db, job_settings(job_max_attempts=3))
+    job = (await service.intake.submit(submission())).job
 
-    await WorkerPool(service, CountingPipeline(failures=2), service.settings).run_burst()
+    await service.workers(CountingPipeline(failures=2)).run_burst()
 
-    final, _ = await service.get_for_user(job.id, 1)
+    final, _ = await service.queries.get_for_user(job.id, 1)
     assert final.status == "done" and final.attempts == 3
 
 
-async def test_pipeline_error_every_time_fails_the_job_with_a_readable_reason(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(job_max_attempts=2))
-    job = (await service.submit(submission())).job
+async def test_pipeline_error_every_time_fails_the_job_with_a_readable_reason(db: Database) -> None:
+    service = kit(db, job_settings(job_max_attempts=2))
+    job = (await service.intake.submit(submission())).job
 
-    await WorkerPool(service, CountingPipeline(failures=99), service.settings).run_burst()
+    await service.workers(CountingPipeline(failures=99)).run_burst()
 
-    final, _ = await service.get_for_user(job.id, 1)
-    assert final.status == "failed"
-    assert final.error == FAILED_FOR_USER
-    assert "RuntimeError" not in (final.error or "")
+    final, _ = await service.queries.get_for_user(job.id, 1)
+    assert final.status == JobStatus.FAILED
+    assert final.error == FailureCode.PIPELINE  # a code: the bot says it in words
 
 
-async def test_cancel_while_running_stops_the_pipeline_and_drops_the_result(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(job_lease_s=0.3))  # heartbeat every 0.1 s
-    job = (await service.submit(submission())).job
+async def test_cancel_while_running_stops_the_pipeline_and_drops_the_result(db: Database) -> None:
+    service = kit(db, job_settings(job_lease_s=0.3))  # heartbeat every 0.1 s
+    job = (await service.intake.submit(submission())).job
     gate = asyncio.Event()
     pipeline = CountingPipeline(gate=gate)
-    pool = WorkerPool(service, pipeline, service.settings)
+    pool = service.workers(pipeline)
     await pool.start()
     try:
         await asyncio.wait_for(pipeline.started.wait(), 5)
@@ -238,87 +234,81 @@ async def test_cancel_while_running_stops_the_pipeline_and_drops_the_result(engi
         await pool.stop()
 
     assert pool.in_flight == {}
-    assert (await service.get_for_user(job.id, 1))[0].status == "cancelled"
-    assert await count(engine, versions) == 0
+    assert (await service.queries.get_for_user(job.id, 1))[0].status == "cancelled"
+    assert await service.count(versions) == 0
 
 
-async def test_shutdown_releases_unfinished_jobs_to_the_queue(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(shutdown_grace_s=0.2))
-    job = (await service.submit(submission())).job
+async def test_shutdown_releases_unfinished_jobs_to_the_queue(db: Database) -> None:
+    service = kit(db, job_settings(shutdown_grace_s=0.2))
+    job = (await service.intake.submit(submission())).job
     pipeline = CountingPipeline(gate=asyncio.Event())  # never opens
-    pool = WorkerPool(service, pipeline, service.settings)
+    pool = service.workers(pipeline)
     await pool.start()
     await asyncio.wait_for(pipeline.started.wait(), 5)
 
     await pool.stop()
 
-    released, position = await service.get_for_user(job.id, 1)
+    released, position = await service.queries.get_for_user(job.id, 1)
     assert released.status == "queued" and position == 1
     assert released.attempts == 0  # a shutdown is not the job's fault
-    await WorkerPool(service, CountingPipeline(), service.settings).run_burst()
-    assert (await service.get_for_user(job.id, 1))[0].status == "done"
+    await service.workers(CountingPipeline()).run_burst()
+    assert (await service.queries.get_for_user(job.id, 1))[0].status == "done"
 
 
-async def test_shutdown_lets_in_flight_jobs_finish_within_the_grace_period(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(shutdown_grace_s=5.0))
-    job = (await service.submit(submission())).job
+async def test_shutdown_lets_in_flight_jobs_finish_within_the_grace_period(db: Database) -> None:
+    service = kit(db, job_settings(shutdown_grace_s=5.0))
+    job = (await service.intake.submit(submission())).job
     pipeline = CountingPipeline(delay_s=0.2)
-    pool = WorkerPool(service, pipeline, service.settings)
+    pool = service.workers(pipeline)
     await pool.start()
     await asyncio.wait_for(pipeline.started.wait(), 5)
 
     await pool.stop()
 
-    assert (await service.get_for_user(job.id, 1))[0].status == "done"
+    assert (await service.queries.get_for_user(job.id, 1))[0].status == "done"
 
 
-async def test_recent_jobs_are_the_users_own_newest_first(engine: AsyncEngine) -> None:
+async def test_recent_jobs_are_the_users_own_newest_first(db: Database) -> None:
     clock = ManualClock()
-    service = JobService(engine, job_settings(), clock=clock)
+    service = kit(db, job_settings(), clock=clock)
     mine = []
     for _ in range(3):
-        mine.append((await service.submit(submission(user_id=1))).job.id)
+        mine.append((await service.intake.submit(submission(user_id=1))).job.id)
         clock.advance(1)
-    await service.submit(submission(user_id=2))
+    await service.intake.submit(submission(user_id=2))
 
-    assert [job.id for job in await service.recent(1)] == mine[::-1]
+    assert [job.id for job in await service.queries.recent(service.intake.bot_id, 1)] == mine[::-1]
 
 
-def test_worker_ids_fit_their_column_whatever_the_host_name(engine: AsyncEngine) -> None:
+def test_worker_ids_fit_their_column_whatever_the_host_name(db: Database) -> None:
     import socket
     from unittest.mock import patch
 
     with patch.object(socket, "gethostname", return_value="h" * 200):
-        pool = WorkerPool(JobService(engine, job_settings()), CountingPipeline(), job_settings(worker_concurrency=256))
+        pool = kit(db).workers(CountingPipeline(), job_settings(worker_concurrency=256))
 
     assert len(f"{pool.name}/255") <= 64
 
 
-def count_transactions(engine: AsyncEngine) -> list[int]:
-    began = [0]
-    event.listen(engine.sync_engine, "begin", lambda _conn: began.__setitem__(0, began[0] + 1))
-    return began
+async def test_a_batch_of_submissions_shares_one_transaction_and_each_gets_its_own_job(db: Database) -> None:
+    service = kit(db)
+    requests = [service.intake.script_request(submission(user_id=u)) for u in range(1, 41)]
+
+    results = await service.intake.submit_many(requests)
+
+    assert all(isinstance(result, Submitted) and result.created for result in results)
+    submitted = [result for result in results if isinstance(result, Submitted)]
+    assert [result.job.user_id for result in submitted] == list(range(1, 41))
+    assert len({result.job.id for result in submitted}) == 40
+    assert await service.count(scripts) == 40 and await service.count(outbox, outbox.c.kind == "ack") == 40
+    assert sorted([await service.queries.queue_position(result.job) for result in submitted]) == list(range(1, 41))
 
 
-async def test_concurrent_submissions_share_one_transaction_and_each_gets_its_own_job(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
-    transactions = count_transactions(engine)
+async def test_quotas_count_the_jobs_before_in_the_same_batch(db: Database) -> None:
+    service = kit(db, job_settings(max_active_jobs_per_user=2))
 
-    results = await asyncio.gather(*(service.submit(submission(user_id=u)) for u in range(1, 41)))
-
-    assert transactions == [1]  # all forty queued while the first was being written: one group commit
-    assert [result.job.user_id for result in results] == list(range(1, 41))
-    assert all(result.created for result in results)
-    assert len({result.job.id for result in results}) == 40
-    assert await count(engine, scripts) == 40 and await count(engine, outbox, outbox.c.kind == "ack") == 40
-    assert sorted([await service.queue_position(result.job) for result in results]) == list(range(1, 41))
-
-
-async def test_quotas_count_the_jobs_before_in_the_same_batch(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(max_active_jobs_per_user=2))
-
-    results = await asyncio.gather(
-        *(service.submit(submission(user_id=u)) for u in (5, 5, 6, 5)), return_exceptions=True
+    results = await service.intake.submit_many(
+        [service.intake.script_request(submission(user_id=u)) for u in (5, 5, 6, 5)]
     )
 
     assert [type(result).__name__ for result in results] == [
@@ -327,52 +317,67 @@ async def test_quotas_count_the_jobs_before_in_the_same_batch(engine: AsyncEngin
         "Submitted",
         "QuotaExceededError",
     ]
-    assert "the limit is 2" in str(results[3])
-    assert await count(engine, jobs) == 3 and await count(engine, scripts) == 3  # the refused one wrote nothing
+    assert await service.count(jobs) == 3 and await service.count(scripts) == 3  # the refused one wrote nothing
 
 
-async def test_a_redelivered_message_in_a_batch_gets_its_first_job_and_the_others_are_stored(
-    engine: AsyncEngine,
-) -> None:
-    service = JobService(engine, job_settings(max_active_jobs_per_user=2))
-    first = await service.submit(submission(user_id=9, message_id=42))
+async def test_a_redelivered_message_in_a_batch_gets_its_first_job_and_the_others_are_stored(db: Database) -> None:
+    service = kit(db, job_settings(max_active_jobs_per_user=2))
+    first = await service.intake.submit(submission(user_id=9, message_id=42))
 
-    results = await asyncio.gather(
-        service.submit(submission(user_id=5)),
-        service.submit(submission(user_id=9, message_id=42)),  # refused by the unique key: the batch rolls back
-        service.submit(submission(user_id=5)),
-        service.submit(submission(user_id=5)),
-        return_exceptions=True,
+    results = await service.intake.submit_many(
+        [
+            service.intake.script_request(submission(user_id=5)),
+            service.intake.script_request(submission(user_id=9, message_id=42)),
+            service.intake.script_request(submission(user_id=5)),
+            service.intake.script_request(submission(user_id=5)),
+        ]
     )
 
     again = results[1]
     assert isinstance(again, Submitted) and not again.created and again.job.id == first.job.id
     assert [isinstance(results[i], Submitted) and results[i].created for i in (0, 2)] == [True, True]
     assert isinstance(results[3], QuotaExceededError)
-    assert await count(engine, jobs) == 3
+    assert await service.count(jobs) == 3
 
 
-async def test_a_redelivered_message_gets_its_first_job_even_at_the_active_limit(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(max_active_jobs_per_user=1))
-    first = await service.submit(submission(user_id=8, message_id=5))
+async def test_a_redelivered_message_gets_its_first_job_even_at_the_active_limit(db: Database) -> None:
+    service = kit(db, job_settings(max_active_jobs_per_user=1))
+    first = await service.intake.submit(submission(user_id=8, message_id=5))
 
-    again = await service.submit(submission(user_id=8, message_id=5))
-    twice = await asyncio.gather(*(service.submit(submission(user_id=9, message_id=6)) for _ in range(2)))
+    again = await service.intake.submit(submission(user_id=8, message_id=5))
+    twice = await service.intake.submit_many(
+        [service.intake.script_request(submission(user_id=9, message_id=6)) for _ in range(2)]
+    )
 
     assert not again.created and again.job.id == first.job.id  # not "you already have 1 storyboard"
-    assert [result.created for result in twice] == [True, False]  # one batch: the copy counts no quota
-    assert twice[0].job.id == twice[1].job.id
+    assert [isinstance(r, Submitted) and r.created for r in twice] == [True, False]  # the copy counts no quota
+    assert all(isinstance(r, Submitted) for r in twice) and twice[0].job.id == twice[1].job.id  # type: ignore[union-attr]
 
 
-async def test_one_bad_request_in_a_batch_fails_alone(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings())
+async def test_one_bad_request_in_a_batch_fails_alone(db: Database) -> None:
+    service = kit(db)
 
-    results = await asyncio.gather(
-        service.submit(submission(user_id=11)),
-        service.submit(submission(user_id=12, message_id=2**70)),  # no database stores that integer
-        service.submit(submission(user_id=13)),
-        return_exceptions=True,
+    results = await service.intake.submit_many(
+        [
+            service.intake.script_request(submission(user_id=11)),
+            service.intake.script_request(submission(user_id=12, message_id=2**70)),  # no database stores that
+            service.intake.script_request(submission(user_id=13)),
+        ]
     )
 
     assert [isinstance(result, Submitted) for result in results] == [True, False, True]
-    assert await count(engine, jobs) == 2
+    assert await service.count(jobs) == 2
+
+
+async def test_the_same_message_id_sent_to_two_bots_makes_two_jobs(db: Database) -> None:
+    """A message id is unique only within one bot's chat: a second bot on the same database is not a
+    redelivery (a new emulator or a new token of another bot numbers its messages from 1 again)."""
+    first, second = kit(db, bot_id=1), kit(db, bot_id=2)
+
+    one = await first.intake.submit(submission(user_id=3, message_id=1))
+    other = await second.intake.submit(submission(user_id=3, message_id=1))
+    again = await first.intake.submit(submission(user_id=3, message_id=1))
+
+    assert one.created and other.created and one.job.id != other.job.id
+    assert not again.created and again.job.id == one.job.id
+    assert [job.id for job in await first.queries.recent(1, 3)] == [one.job.id]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from core.errors import ScriptRejectedError
-from core.intake import clean_script, decode_script
+from core.errors import RejectReason, ScriptRejectedError
+from core.scripts import clean_script, decode_script
 from core.storyboard import (
     FRAME_CHARS,
     generate_local,
@@ -107,10 +107,13 @@ def test_clean_script_rejects_empty_whitespace_and_invisible_only() -> None:
 
 
 def test_clean_script_rejects_too_long_and_too_many_scenes_with_numbers() -> None:
-    with pytest.raises(ScriptRejectedError, match="101 characters long; the limit is 100"):
+    with pytest.raises(ScriptRejectedError) as too_long:
         clean_script("x" * 101, max_chars=100, max_scenes=10)
-    with pytest.raises(ScriptRejectedError, match="11 non-empty lines"):
+    with pytest.raises(ScriptRejectedError) as too_many:
         clean_script("a\n" * 11, max_chars=100, max_scenes=10)
+
+    assert (too_long.value.reason, too_long.value.size, too_long.value.limit) == (RejectReason.TOO_LONG, 101, 100)
+    assert (too_many.value.reason, too_many.value.size, too_many.value.limit) == (RejectReason.TOO_MANY_SCENES, 11, 10)
 
 
 def test_clean_script_replaces_lone_surrogates_and_refuses_nul() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.types import JobRecord, VersionRecord
+from core.types import FailureCode, JobKind, JobRecord, JobStatus, VersionRecord
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -12,6 +12,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 def make_job(**overrides: object) -> JobRecord:
     values: dict[str, object] = {
         "id": "k7m2q9xw4t",
+        "bot_id": 4242,
         "user_id": 1,
         "script_id": 1,
         "kind": "generate",
@@ -34,6 +35,9 @@ def make_job(**overrides: object) -> JobRecord:
         "updated_at": NOW,
     }
     values.update(overrides)
+    values["kind"] = JobKind(values["kind"])
+    values["status"] = JobStatus(values["status"])
+    values["error"] = FailureCode(values["error"]) if values["error"] is not None else None
     return JobRecord(**values)  # type: ignore[arg-type]
 
 

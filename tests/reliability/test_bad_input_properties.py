@@ -4,16 +4,21 @@ the oracle) within 4096 characters."""
 
 from __future__ import annotations
 
+import html
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.emulator.errors import ApiError
 from bot.emulator.limits import message_text
 from bot.keyboards import MAX_CALLBACK_BYTES, build_rating_keyboard, parse_callback
-from bot.render import render_ack, render_jobs, render_result, render_status
-from core.errors import ScriptRejectedError
-from core.intake import clean_script, decode_script
+from bot.render import render_ack, render_failed, render_result, render_status
+from bot.texts import failure_text, rejection_text
+from core.errors import RejectReason, ScriptRejectedError
+from core.scripts import clean_script, decode_script
 from core.storyboard import generate_local, parse_storyboard
+from core.types import FailureCode, JobKind
 from tests.fakes.records import make_job, make_version
 
 SPECIALS = "<>&\"'_*[]()~`#+-=|{}.!\\\u200b\u200e\u200f\u202e\ufeff\n\t "
@@ -37,7 +42,7 @@ def test_any_text_is_refused_with_a_reason_or_becomes_a_renderable_storyboard(te
     try:
         script = clean_script(text, max_chars=20_000, max_scenes=300)
     except ScriptRejectedError as exc:
-        assert str(exc)
+        assert rejection_text(exc)  # a reason the user can read
         return
     board = generate_local(script)
     assert parse_storyboard(board.to_json()) == board  # raw text survives the JSON
@@ -46,15 +51,14 @@ def test_any_text_is_refused_with_a_reason_or_becomes_a_renderable_storyboard(te
     assert accepted_by_telegram(rendered), rendered
 
 
-@settings(max_examples=200, deadline=None)
-@given(texts)
-def test_failure_reasons_and_ids_of_any_shape_render_as_valid_html(text: str) -> None:
-    for rendered in (
-        render_ack(make_job(status="failed", error=text)),
-        render_status(make_job(status="failed", error=text)),
-        render_jobs([make_job(status="failed", error=text)]),
-    ):
+@pytest.mark.parametrize("kind", list(JobKind))
+@pytest.mark.parametrize("code", list(FailureCode))
+def test_every_failure_reason_renders_in_words_as_valid_html(code: FailureCode, kind: JobKind) -> None:
+    job = make_job(status="failed", error=code, kind=kind)
+    words = failure_text(job)
+    for rendered in (render_ack(job), render_status(job), render_failed(job)):
         assert accepted_by_telegram(rendered), rendered
+        assert words in html.unescape(rendered) and code.value not in rendered
 
 
 @given(st.binary(max_size=300))
@@ -62,7 +66,7 @@ def test_any_bytes_decode_to_text_or_a_clear_refusal(data: bytes) -> None:
     try:
         text = decode_script(data)
     except ScriptRejectedError as exc:
-        assert "text" in str(exc) or "binary" in str(exc)
+        assert exc.reason in (RejectReason.UNDECODABLE, RejectReason.BINARY) and rejection_text(exc)
         return
     assert "\x00" not in text
 

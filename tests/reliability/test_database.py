@@ -10,13 +10,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.delivery import Delivery
-from core.jobs import JobService
-from core.workers import WorkerPool
+from storage.db import Database
 from storage.tables import jobs as jobs_table
-from tests.core.helpers import CountingPipeline, job_settings, submission
+from tests.core.helpers import BOT_ID, CountingPipeline, job_settings, kit, submission
 from tests.fakes.sender import FakeSender
 
 pytestmark = pytest.mark.slow
@@ -24,26 +23,27 @@ pytestmark = pytest.mark.slow
 SUBMITS = 60
 
 
-async def statuses(engine: AsyncEngine) -> Counter[str]:
-    async with engine.connect() as conn:
-        return Counter((await conn.execute(select(jobs_table.c.status))).scalars())
+async def statuses(db: Database) -> Counter[str]:
+    return await db.read(lambda conn: Counter(conn.execute(select(jobs_table.c.status)).scalars()))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_sqlite_many_concurrent_writers_never_see_database_is_locked(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(worker_concurrency=8, job_poll_interval_s=0.05))
+async def test_sqlite_many_concurrent_writers_never_see_database_is_locked(db: Database) -> None:
+    service = kit(db, job_settings(worker_concurrency=8, job_poll_interval_s=0.05))
     sender = FakeSender()
-    delivery = Delivery(engine, sender, service.settings, wakeup=service.outbox_waiting, concurrency=16)
-    pool = WorkerPool(service, CountingPipeline(delay_s=0.001), service.settings)
+    delivery = Delivery(
+        db, sender, service.settings, bot_id=BOT_ID, clock=service.clock, wakeups=service.wakeups, concurrency=16
+    )
+    pool = service.workers(CountingPipeline(delay_s=0.001))
     await pool.start()
     await delivery.start()
     try:
         # 60 submits from 50 users at once, while 8 workers claim and complete and the outbox delivers
         results = await asyncio.gather(
-            *(service.submit(submission(user_id=n % 50 + 1)) for n in range(SUBMITS)), return_exceptions=True
+            *(service.intake.submit(submission(user_id=n % 50 + 1)) for n in range(SUBMITS)), return_exceptions=True
         )
         for _ in range(600):
-            if (await statuses(engine))["done"] == SUBMITS:
+            if (await statuses(db))["done"] == SUBMITS:
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -53,7 +53,7 @@ async def test_sqlite_many_concurrent_writers_never_see_database_is_locked(engin
 
     errors = [r for r in results if isinstance(r, BaseException)]
     assert errors == []
-    assert await statuses(engine) == Counter({"done": SUBMITS})
+    assert await statuses(db) == Counter({"done": SUBMITS})
     assert Counter(item.kind for item in sender.delivered)["result"] == SUBMITS
 
 
@@ -78,11 +78,11 @@ async def _kill_connections(admin_url: str, database: str, *, rounds: int, pause
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_postgres_connections_killed_under_load_lose_no_accepted_job(engine: AsyncEngine) -> None:
-    service = JobService(engine, job_settings(worker_concurrency=4, job_poll_interval_s=0.05))
-    pool = WorkerPool(service, CountingPipeline(delay_s=0.005), service.settings)
+async def test_postgres_connections_killed_under_load_lose_no_accepted_job(database_url: str, db: Database) -> None:
+    service = kit(db, job_settings(worker_concurrency=4, job_poll_interval_s=0.05))
+    pool = service.workers(CountingPipeline(delay_s=0.005))
     await pool.start()
-    database = make_url(str(engine.url)).database
+    database = make_url(database_url).database
     assert database is not None
     accepted: list[str] = []
     refused = 0
@@ -91,7 +91,7 @@ async def test_postgres_connections_killed_under_load_lose_no_accepted_job(engin
         nonlocal refused
         for n in range(150):
             try:
-                accepted.append((await service.submit(submission(user_id=n % 30 + 1))).job.id)
+                accepted.append((await service.intake.submit(submission(user_id=n % 30 + 1))).job.id)
             except DBAPIError:  # the user is told "something went wrong, try again"; nothing was accepted
                 refused += 1
             await asyncio.sleep(0.005)
@@ -103,7 +103,7 @@ async def test_postgres_connections_killed_under_load_lose_no_accepted_job(engin
         await submit_all()
         killed = await killer
         for _ in range(400):
-            done = await statuses(engine)
+            done = await statuses(db)
             if done["done"] == len(accepted) and not done["queued"] and not done["running"]:
                 break
             await asyncio.sleep(0.05)
@@ -112,5 +112,5 @@ async def test_postgres_connections_killed_under_load_lose_no_accepted_job(engin
 
     print(f"\nPostgreSQL: {killed} connections killed, {len(accepted)} submits accepted, {refused} refused")
     assert killed > 0
-    assert await statuses(engine) == Counter({"done": len(accepted)})
+    assert await statuses(db) == Counter({"done": len(accepted)})
     assert len(accepted) + refused == 150

@@ -8,16 +8,15 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
 
-from core.jobs import JobService
 from core.lm import LMClient
 from core.pipeline import Pipeline
 from core.settings import LMSettings
-from core.workers import WorkerPool
+from storage.db import Database
 from storage.tables import jobs as jobs_table
 from storage.tables import versions
-from tests.core.helpers import job_settings, submission
+from tests.core.helpers import job_settings, kit, submission
 from tests.fakes.fake_lm import FakeLM, Reply
 
 JOBS = 4
@@ -37,17 +36,20 @@ def lm_settings(base_url: str) -> LMSettings:
     )
 
 
-async def run_jobs(engine: AsyncEngine, base_url: str) -> tuple[Counter[str], Counter[str]]:
-    """Submit JOBS scripts, run the workers until the queue is empty; (job statuses, generation methods)."""
-    service = JobService(engine, job_settings(worker_concurrency=2))
-    for n in range(JOBS):
-        await service.submit(submission(user_id=n + 1, text=f"Scene {n}\nAnother"))
-    async with LMClient(lm_settings(base_url)) as lm:
-        await WorkerPool(service, Pipeline(lm), service.settings).run_burst()
-    async with engine.connect() as conn:
-        statuses = Counter((await conn.execute(select(jobs_table.c.status))).scalars())
-        methods = Counter((await conn.execute(select(versions.c.generation_method))).scalars())
+def _outcomes(conn: Connection) -> tuple[Counter[str], Counter[str]]:
+    statuses = Counter(conn.execute(select(jobs_table.c.status)).scalars())
+    methods = Counter(conn.execute(select(versions.c.generation_method)).scalars())
     return statuses, methods
+
+
+async def run_jobs(db: Database, base_url: str) -> tuple[Counter[str], Counter[str]]:
+    """Submit JOBS scripts, run the workers until the queue is empty; (job statuses, generation methods)."""
+    service = kit(db, job_settings(worker_concurrency=2))
+    for n in range(JOBS):
+        await service.intake.submit(submission(user_id=n + 1, text=f"Scene {n}\nAnother"))
+    async with LMClient(lm_settings(base_url)) as lm:
+        await service.workers(Pipeline(lm)).run_burst()
+    return await db.read(_outcomes)
 
 
 @pytest.mark.parametrize(
@@ -64,11 +66,11 @@ async def run_jobs(engine: AsyncEngine, base_url: str) -> tuple[Counter[str], Co
     ],
 )
 async def test_lm_faults_end_every_job_and_respect_the_retry_budget(
-    engine: AsyncEngine, fake_lm: FakeLM, storm: list[Reply], expected_method: str
+    db: Database, fake_lm: FakeLM, storm: list[Reply], expected_method: str
 ) -> None:
     fake_lm.script(storm)
 
-    statuses, methods = await run_jobs(engine, fake_lm.base_url)
+    statuses, methods = await run_jobs(db, fake_lm.base_url)
 
     assert statuses == Counter({"done": JOBS})  # nothing stuck in running, nothing failed
     assert methods[expected_method] >= 1
@@ -76,12 +78,12 @@ async def test_lm_faults_end_every_job_and_respect_the_retry_budget(
     assert len(fake_lm.requests) <= JOBS * MAX_ATTEMPTS
 
 
-async def test_lm_server_gone_falls_back_for_every_job(engine: AsyncEngine) -> None:
+async def test_lm_server_gone_falls_back_for_every_job(db: Database) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
 
-    statuses, methods = await run_jobs(engine, f"http://127.0.0.1:{port}/v1")
+    statuses, methods = await run_jobs(db, f"http://127.0.0.1:{port}/v1")
 
     assert statuses == Counter({"done": JOBS})
     assert methods == Counter({"local_fallback": JOBS})

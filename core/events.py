@@ -1,0 +1,101 @@
+"""What can happen to a job, and what its chat hears of it: one table, one function.
+
+Every change of a job's status is ``transition(conn, event, ...)``, inside the caller's transaction. The event's
+row in ``TRANSITIONS`` names the states it may leave, the one it enters and the notifications it queues for the
+job's chat; the notifications commit with the change, or neither happens (the transactional outbox).
+
+    event           from              to          the chat hears
+    submitted       -                 queued      ack (core.intake stores it with the job)
+    claimed         queued            running     the ack edited: working
+    retrying        running           queued      the ack edited: queued again
+    released        running           queued      nothing (a shutdown gave it back; nothing changed for the user)
+    lease_expired   running           queued      the ack edited: queued again
+    succeeded       running           done        the ack edited, the result, the storyboard file
+    failed          running           failed      the ack edited, and a message of its own (an edit is silent)
+    cancelled       queued, running   cancelled   the ack edited
+    chat_gone       queued            cancelled   nothing (the user blocked the bot)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.engine import Connection
+
+from core.types import JobRecord
+from storage import jobs as job_queries
+from storage import outbox as outbox_queries
+from storage.outbox import NewNotification
+from storage.states import JobStatus, NotificationKind
+
+Q, R, D, F, C = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED
+N = NotificationKind
+
+
+class JobEvent(StrEnum):
+    SUBMITTED = "submitted"
+    CLAIMED = "claimed"
+    RETRYING = "retrying"
+    RELEASED = "released"
+    LEASE_EXPIRED = "lease_expired"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    CHAT_GONE = "chat_gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    allowed: frozenset[JobStatus]
+    to: JobStatus
+    notify: tuple[NotificationKind, ...]
+
+
+def _t(allowed: set[JobStatus], to: JobStatus, *notify: NotificationKind) -> Transition:
+    return Transition(frozenset(allowed), to, notify)
+
+
+TRANSITIONS: Mapping[JobEvent, Transition] = {
+    JobEvent.CLAIMED: _t({Q}, R, N.JOB_STATUS),
+    JobEvent.RETRYING: _t({R}, Q, N.JOB_STATUS),
+    JobEvent.RELEASED: _t({R}, Q),
+    JobEvent.LEASE_EXPIRED: _t({R}, Q, N.JOB_STATUS),
+    JobEvent.SUCCEEDED: _t({R}, D, N.JOB_STATUS, N.RESULT, N.RESULT_FILE),
+    JobEvent.FAILED: _t({R}, F, N.JOB_STATUS, N.JOB_FAILED),
+    JobEvent.CANCELLED: _t({Q, R}, C, N.JOB_STATUS),
+    JobEvent.CHAT_GONE: _t({Q}, C),
+}
+ON_SUBMIT = N.ACK
+
+
+def transition(
+    conn: Connection,
+    event: JobEvent,
+    where: ColumnElement[bool],
+    *,
+    now: datetime,
+    values: Mapping[str, object] | None = None,
+) -> list[JobRecord]:
+    """Apply ``event`` to the jobs matching ``where`` that are in a state it may leave; queue what their chats
+    hear of it. Returns the jobs that moved, as they are now (none: the job was not in such a state)."""
+    step = TRANSITIONS[event]
+    moved = job_queries.update_status(conn, where, allowed=step.allowed, to=step.to, now=now, values=values)
+    outbox_queries.enqueue(conn, [notification(job, kind, event, now) for job in moved for kind in step.notify])
+    return moved
+
+
+def notification(job: JobRecord, kind: NotificationKind, event: JobEvent, now: datetime) -> NewNotification:
+    """One notification of ``job``'s chat, keyed so that the same event of the same attempt queues it once."""
+    return NewNotification(
+        bot_id=job.bot_id,
+        chat_id=job.chat_id,
+        kind=kind,
+        payload={},
+        now=now,
+        job_id=job.id,
+        dedupe_key=f"{kind}:{job.id}:{event}:{job.attempts}",
+    )

@@ -1,0 +1,89 @@
+"""The questions asked of jobs: a user's own job and its place in the queue, their recent jobs, what a worker
+needs to run one, and whether everything is settled. Reads only: on SQLite they never wait for a writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from core.errors import JobInputGoneError, JobNotFoundError
+from core.ids import normalize_job_id
+from core.storyboard import Storyboard, parse_storyboard
+from core.types import JobRecord, VersionRecord
+from storage import jobs as job_queries
+from storage import ratings as rating_queries
+from storage import stats as stats_queries
+from storage.db import Database
+from storage.states import JobKind, JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class JobInputs:
+    script_text: str
+    parent: Storyboard | None = None
+    rating: int | None = None
+    comment: str | None = None
+
+
+class JobQueries:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_for_user(self, job_id: str, user_id: int) -> tuple[JobRecord, int | None]:
+        """The user's own job and its queue position (None unless queued); anyone else's is "not found"."""
+        canonical = normalize_job_id(job_id)
+        found = await self.db.read(_job_and_position, canonical, user_id) if canonical else None
+        if found is None:
+            raise JobNotFoundError(job_id)
+        return found
+
+    async def queue_position(self, job: JobRecord) -> int | None:
+        """1 for the next job to be claimed; None unless the job is queued."""
+        if job.status != JobStatus.QUEUED:
+            return None
+        return await self.db.read(job_queries.queue_position, job)
+
+    async def recent(self, bot_id: int, user_id: int, *, limit: int = 10) -> list[JobRecord]:
+        """The user's newest jobs with this bot."""
+        return await self.db.read(job_queries.recent_jobs, bot_id, user_id, limit=limit)
+
+    async def version_for_job(self, job_id: str) -> VersionRecord | None:
+        return await self.db.read(job_queries.version_for_job, job_id)
+
+    async def inputs(self, job: JobRecord) -> JobInputs:
+        """What the pipeline needs for this job: the script, and for an improvement the version and feedback."""
+        return await self.db.read(_inputs, job)
+
+    async def backlog(self) -> tuple[int, int]:
+        """(jobs queued or running, notifications not yet delivered): (0, 0) means all is settled."""
+        return await self.db.read(_backlog)
+
+
+def _job_and_position(conn: Connection, job_id: str, user_id: int) -> tuple[JobRecord, int | None] | None:
+    job = job_queries.get_job(conn, job_id)
+    if job is None or job.user_id != user_id:
+        return None
+    return job, job_queries.queue_position(conn, job)
+
+
+def _inputs(conn: Connection, job: JobRecord) -> JobInputs:
+    script = job_queries.get_script(conn, job.script_id)
+    if job.kind != JobKind.IMPROVE or job.parent_version_id is None:
+        return JobInputs(script.text)
+    parent = job_queries.get_version(conn, job.parent_version_id)
+    if parent is None:
+        raise JobInputGoneError(job.id, job.status, f"version {job.parent_version_id} is gone")
+    rated = rating_queries.get_feedback(conn, job.feedback_id) if job.feedback_id else None
+    return JobInputs(
+        script.text,
+        parent=parse_storyboard(parent.storyboard_json),
+        rating=rated.rating if rated else None,
+        comment=rated.comment if rated else None,
+    )
+
+
+def _backlog(conn: Connection) -> tuple[int, int]:
+    by_status = stats_queries.jobs_by_status(conn)
+    pending, _ = stats_queries.outbox_backlog(conn)
+    return by_status.get(JobStatus.QUEUED, 0) + by_status.get(JobStatus.RUNNING, 0), pending

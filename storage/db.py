@@ -1,0 +1,250 @@
+"""One call, one transaction: ``await db.write(fn, *args)`` runs ``fn(conn, *args)`` whole, then commits.
+
+A transaction body is a plain synchronous function of a SQLAlchemy ``Connection``: it cannot await anything,
+so no transaction ever stays open while the event loop does other work, and a write lock is held only for as
+long as its statements take. The statements are SQLAlchemy Core, compiled once per dialect and cached by
+SQLAlchemy; the body runs where the driver is:
+
+- SQLite, through aiosqlite: the body runs on the thread of an aiosqlite connection, against a SQLAlchemy
+  connection wrapped around aiosqlite's own ``sqlite3`` connection. A whole transaction is one crossing from
+  the event loop to that thread and back, whatever its statement count (SQLAlchemy's async adapter made about
+  four a statement). Writes share one connection, so writers of one process queue in its thread's queue, in
+  order, without a lock; reads have their own connections and never wait for a writer (WAL). Other processes
+  on the same file meet SQLite's busy timeout.
+- PostgreSQL, through psycopg's async connection: the body runs in SQLAlchemy's ``run_sync`` on a pooled
+  connection, each statement one round trip on the event loop, no thread involved.
+
+aiosqlite has no public call for "run this function on your thread"; ``_execute`` is the one every public
+method of it goes through, and ``tests/storage/test_db.py`` fails loudly should a release change it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+import aiosqlite
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from storage.errors import DatabaseUnavailableError, DatabaseUrlError, DriverMissingError
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_READERS = 2
+POSTGRES_INSTALL_HINT = "pip install -e '.[postgres]'"
+
+
+class Database(Protocol):
+    """Where transactions run. ``write`` may write; ``read`` only reads (on SQLite: takes no write lock)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    async def write(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+    async def read(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+    async def server_time(self) -> datetime:
+        """The database's clock (the one that processes on several machines share)."""
+        ...
+
+    def sync_engines(self) -> list[Engine]:
+        """The engines statements run on (for instrumentation: statement counts in the benchmark)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def parse_url(url: str) -> str:
+    """The backend of ``url`` ("sqlite" or "postgresql"), or DatabaseUrlError naming what is wrong."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError as exc:
+        raise DatabaseUrlError(
+            "DATABASE_URL does not parse as a database URL; use sqlite+aiosqlite:////abs/path/bot.db "
+            "or postgresql+psycopg://user@host/db"
+        ) from exc
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(f"DATABASE_URL names {backend!r}; bhiv-bot runs on sqlite or postgresql")
+    return backend
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for log lines."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def open_database(url: str, *, pool_size: int = 10) -> Database:
+    """Connect to ``url`` and check that it answers; DatabaseError subclasses say why not, in one line."""
+    if parse_url(url) == "sqlite":
+        return await SQLiteDatabase.open(url)
+    return await PostgresDatabase.open(url, pool_size=pool_size)
+
+
+# -- SQLite ----------------------------------------------------------------------------------------------------
+
+
+class _Lane:
+    """One aiosqlite connection (one thread) and the SQLAlchemy connection that runs on it."""
+
+    def __init__(self, raw: aiosqlite.Connection, conn: Connection) -> None:
+        self.raw = raw
+        self.conn = conn
+        self.crossings = 0
+
+    @classmethod
+    async def open(cls, path: str, *, begin: str) -> _Lane:
+        raw = await aiosqlite.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            conn = await raw._execute(_wrap, raw._conn, begin)
+        except BaseException:
+            await raw.close()
+            raise
+        return cls(raw, conn)
+
+    async def run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        self.crossings += 1
+        return await self.raw._execute(_transaction, self.conn, fn, args, kwargs)
+
+    async def close(self) -> None:
+        try:
+            await self.raw._execute(self.conn.close)
+        finally:
+            await self.raw.close()
+
+
+def _wrap(raw: sqlite3.Connection, begin: str) -> Connection:
+    """On the lane's thread: set the connection up and put a SQLAlchemy connection around it."""
+    for pragma in (
+        "PRAGMA journal_mode=WAL",  # readers never block the writer, nor it them
+        f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",  # writers of other processes wait their turn
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA synchronous=NORMAL",  # durable at each checkpoint, and no fsync per commit (WAL)
+    ):
+        raw.execute(pragma)
+    engine = create_sync_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool, pool_reset_on_return=None)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A writer takes the write lock at BEGIN, so a transaction that reads and then writes is never refused
+        # its upgrade half-way with "database is locked".
+        connection.exec_driver_sql(begin)
+
+    return engine.connect()
+
+
+def _transaction(conn: Connection, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    with conn.begin():
+        return fn(conn, *args, **kwargs)
+
+
+class SQLiteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, writer: _Lane, readers: list[_Lane]) -> None:
+        self._writer = writer
+        self._readers = readers
+        self._next_reader = itertools.cycle(readers)
+
+    @classmethod
+    async def open(cls, url: str) -> SQLiteDatabase:
+        path = make_url(url).database or ":memory:"
+        try:
+            writer = await _Lane.open(path, begin="BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailableError(f"DATABASE_URL: cannot open the SQLite file {path} ({exc})") from exc
+        readers: list[_Lane] = []
+        if path != ":memory:":  # an in-memory database is private to its one connection
+            readers = [await _Lane.open(path, begin="BEGIN") for _ in range(SQLITE_READERS)]
+        return cls(writer, readers or [writer])
+
+    @property
+    def crossings(self) -> int:
+        """Calls from the event loop to a driver thread so far (each one a whole transaction)."""
+        return self._writer.crossings + sum(lane.crossings for lane in self._readers if lane is not self._writer)
+
+    async def write(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._writer.run(fn, args, kwargs)
+
+    async def read(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await next(self._next_reader).run(fn, args, kwargs)
+
+    async def server_time(self) -> datetime:
+        return datetime.now(UTC)  # every process on one SQLite file runs on the one machine that holds it
+
+    def sync_engines(self) -> list[Engine]:
+        return list({id(lane.conn.engine): lane.conn.engine for lane in [self._writer, *self._readers]}.values())
+
+    async def close(self) -> None:
+        lanes = {id(lane): lane for lane in [self._writer, *self._readers]}.values()
+        await asyncio.gather(*(lane.close() for lane in lanes), return_exceptions=True)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------------------
+
+
+class PostgresDatabase:
+    dialect = "postgresql"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int) -> PostgresDatabase:
+        try:
+            engine = create_async_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,  # a restarted server leaves dead connections in the pool
+                pool_recycle=1800,
+            )
+        except ModuleNotFoundError as exc:
+            raise DriverMissingError(
+                f"DATABASE_URL is a PostgreSQL URL but psycopg is not installed: {POSTGRES_INSTALL_HINT}"
+            ) from exc
+        except ArgumentError as exc:
+            raise DatabaseUrlError(f"DATABASE_URL: {exc}") from exc
+        database = cls(engine)
+        try:
+            await database.server_time()
+        except (DBAPIError, OSError) as exc:
+            await engine.dispose()
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatabaseUnavailableError(
+                f"DATABASE_URL: cannot reach {redact_url(url)} ({reason}); is the server up and the database created?"
+            ) from exc
+        return database
+
+    async def write(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    async def read(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    async def server_time(self) -> datetime:
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+        return value.astimezone(UTC)
+
+    def sync_engines(self) -> list[Engine]:
+        return [self._engine.sync_engine]
+
+    async def close(self) -> None:
+        await self._engine.dispose()
