@@ -23,6 +23,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from bot.context import SERVICES_KEY, BotContext, BotServices
 from bot.handlers import register
 from bot.handlers.commands import COMMANDS
+from bot.http import AiohttpRequest
 from bot.ops import OpsServer
 from bot.sender import TelegramSender
 from bot.settings import TelegramSettings
@@ -36,6 +37,7 @@ from core.services import CoreSettings, Role, open_core
 logger = logging.getLogger(__name__)
 
 LIFECYCLE_KEY = "bhiv_lifecycle"
+REQUESTS_KEY = "bhiv_requests"
 
 
 def create_application(
@@ -95,11 +97,14 @@ def create_application(
             return Health(False, 0, core.jobs.worker_concurrency, False, 0, 0.0, telegram.max_outbox_lag_s)
         return await health.check(services.core, services.delivery, max_outbox_lag_s=telegram.max_outbox_lag_s)
 
+    requests = (AiohttpRequest(), AiohttpRequest(connection_pool_size=1))
     application = (
         ApplicationBuilder()
         .token(token)
         .base_url(telegram.telegram_api_base_url)
         .base_file_url(telegram.telegram_api_file_url)
+        .request(requests[0])
+        .get_updates_request(requests[1])
         .rate_limiter(
             AIORateLimiter(
                 overall_max_rate=telegram.telegram_max_sends_per_s,
@@ -113,6 +118,7 @@ def create_application(
         .post_stop(post_stop)
         .build()
     )
+    application.bot_data[REQUESTS_KEY] = requests
     register(application)
     return application
 
@@ -134,7 +140,12 @@ async def running(
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     """Run the bot inside an existing event loop (``bhiv-bot run``, the demo, tests): what run_polling and
     run_webhook do, without owning the loop or the signals. Whatever fails on the way up is unwound."""
-    await application.initialize()
+    try:
+        await application.initialize()  # getMe: a refused token fails here
+    except BaseException:
+        for request in application.bot_data.get(REQUESTS_KEY, ()):  # opened before getMe, closed by nobody else
+            await request.shutdown()
+        raise
     try:
         started = False
         try:

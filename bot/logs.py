@@ -60,7 +60,10 @@ def configure_logging(*, secrets: Iterable[str] = (), level: str | None = None, 
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
+    try:
+        root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
+    except ValueError as exc:  # "Unknown level: 'CHATTY'"
+        raise ValueError(f"LOG_LEVEL: {exc}; use DEBUG, INFO, WARNING or ERROR") from exc
     # httpx logs every request URL at INFO, and a Bot API URL carries the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from bot.texts import failure_text
 from core.feedback import Stats
 from core.storyboard import IMPROVED_MAX_SCENE_S, TIGHTENED_MIN_SCENE_S, Storyboard
-from core.types import JobKind, JobRecord, JobStatus, VersionRecord
+from core.types import POSITION_CAP, JobKind, JobRecord, JobStatus, VersionRecord
 
 MAX_MESSAGE = 4096
 PREVIEW_BUDGET = 3800  # leaves room for the header and the closing line
@@ -64,7 +64,10 @@ def shorten(text: str, limit: int) -> str:
 def status_line(job: JobRecord, position: int | None = None) -> str:
     line = STATUS_LINES.get(job.status, job.status)
     if job.status == JobStatus.QUEUED and position is not None:
-        line += f" (position {position})" if position > 1 else " (next up)"
+        if position > POSITION_CAP:
+            line += f" (more than {POSITION_CAP} ahead)"
+        else:
+            line += f" (position {position})" if position > 1 else " (next up)"
     if job.status == JobStatus.QUEUED and job.attempts > 0:
         line += ", retrying"
     if job.status == JobStatus.FAILED and job.error:

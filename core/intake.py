@@ -1,7 +1,8 @@
 """Intake: a script (or an improvement request) becomes a queued job and its ack, once, within the user's quotas.
 
-``submit_many`` stores a batch in one transaction, one statement per table for the whole batch: the updates of
-one getUpdates answer arrive together, and share it. Within a batch:
+``submit_many`` stores a batch in one transaction, one statement per table for the whole batch. Batches arrive
+on their own: the updates of one getUpdates answer are handled at once, and submissions made while a batch is
+being written join the next one (group commit: a submission alone waits for nobody). Within a batch:
 - a request stored before, or repeated in the same batch, gets its first job and counts against no quota;
 - quotas count the requests that come earlier in the batch; a refused request writes nothing;
 - when the database refuses the batch (one request's bad row, or a request another process stored meanwhile),
@@ -38,6 +39,7 @@ from storage.states import JobKind, JobStatus
 logger = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
+MAX_BATCH = 64  # requests in one group commit
 ACK_LEASE_S = 600.0  # an ack leased to its submitter: longer than one send can take (see core.delivery)
 
 
@@ -70,6 +72,8 @@ class Intake:
     def __init__(self, db: Database, settings: JobSettings, *, bot_id: int, clock: Clock, wakeups: Wakeups) -> None:
         self.db = db
         self.bot_id = bot_id
+        self._waiting: list[tuple[Request, asyncio.Future[Submitted | Exception]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self.settings = settings
         self.clock = clock
         self.wakeups = wakeups
@@ -108,7 +112,7 @@ class Intake:
         With ``take_ack`` the caller promises to send the ack at once (Delivery.deliver_ack): it comes back
         leased, so the outbox loop leaves it alone and sending it needs no read.
         """
-        outcome = (await self._submit_shielded([self.script_request(submission, take_ack=take_ack)]))[0]
+        outcome = await self._submit_one(self.script_request(submission, take_ack=take_ack))
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -136,7 +140,7 @@ class Intake:
             parent_version_id=version.id,
             feedback_id=feedback_id,
         )
-        outcome = (await self._submit_shielded([request]))[0]
+        outcome = await self._submit_one(request)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -161,22 +165,40 @@ class Intake:
         self.wakeups.jobs_added(created)  # one new job needs one worker
         return outcomes
 
-    async def _submit_shielded(self, requests: Sequence[Request]) -> list[Submitted | Exception]:
-        """submit_many, carried to its end should the caller go away: a transaction that commits after its caller
-        was cancelled still committed, and the ack it leased to that caller goes to the delivery loop instead."""
-        task = asyncio.ensure_future(self.submit_many(requests))
+    async def _submit_one(self, request: Request) -> Submitted | Exception:
+        """Group commit: a request joins the ones waiting while the previous batch is being written, and they go
+        in one transaction (a request alone starts at once and waits for nobody). Its caller may go away: the
+        write still happens, as a commit that landed just before a cancel would have, and an ack leased to that
+        caller goes to the delivery loop instead."""
+        future: asyncio.Future[Submitted | Exception] = asyncio.get_running_loop().create_future()
+        self._waiting.append((request, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name="intake-group-commit")
         try:
-            return await asyncio.shield(task)
+            return await asyncio.shield(future)
         except asyncio.CancelledError:
-            task.add_done_callback(self._hand_back_acks)
+            future.add_done_callback(self._hand_back_ack)
             raise
 
-    def _hand_back_acks(self, task: asyncio.Future[list[Submitted | Exception]]) -> None:
-        if task.cancelled() or task.exception() is not None:
-            return
-        leased = [s.ack_outbox_id for s in task.result() if isinstance(s, Submitted) and s.ack and s.ack_outbox_id]
-        if leased:
-            handed_back = asyncio.ensure_future(self.db.write(_release_leases, leased))
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                outcomes = await self.submit_many([request for request, _ in batch])
+            except Exception as exc:  # the request alone failed (submit_many splits a failed batch)
+                outcomes = [exc] * len(batch)
+            except BaseException:  # cancelled with the loop: so is everyone waiting
+                for _, future in batch + self._waiting:
+                    future.cancel()
+                self._waiting.clear()
+                raise
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                future.set_result(outcome)
+
+    def _hand_back_ack(self, future: asyncio.Future[Submitted | Exception]) -> None:
+        outcome = None if future.cancelled() else future.result()
+        if isinstance(outcome, Submitted) and outcome.ack is not None and outcome.ack_outbox_id is not None:
+            handed_back = asyncio.ensure_future(self.db.write(outbox_queries.release_lease, outcome.ack_outbox_id))
             handed_back.add_done_callback(lambda _: self.wakeups.outbox_changed())
 
     async def _submit_alone(self, request: Request) -> Submitted | Exception:
@@ -250,7 +272,7 @@ def _insert(conn: Connection, requests: Sequence[Request], now: datetime) -> lis
     ]
     stored = job_queries.insert_jobs(conn, rows)
     jobs = [stored[str(row["id"])] for row in rows]
-    positions = job_queries.queue_positions(conn, [job.id for job in jobs])
+    positions = {job.id: job_queries.queue_position(conn, job) for job in jobs if job.status == JobStatus.QUEUED}
     # An ack goes out at once, leased to its caller, unless something waits before it in its chat.
     busy = {
         (bot_id, chat_id)
@@ -323,8 +345,3 @@ def _repeats_answered(
             outcome = Submitted(first.job, False, None) if isinstance(first, Submitted) else first
         answered.append(outcome)
     return answered
-
-
-def _release_leases(conn: Connection, outbox_ids: Sequence[int]) -> None:
-    for outbox_id in outbox_ids:
-        outbox_queries.release_lease(conn, outbox_id)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from storage.jobs import POSITION_CAP
 from storage.records import FeedbackRecord, JobRecord, OutboxRecord, PromptRecord, ScriptRecord, VersionRecord
 from storage.states import FailureCode, JobKind, JobStatus, NotificationKind
 
 __all__ = [
+    "POSITION_CAP",
     "Author",
     "FailureCode",
     "FeedbackRecord",

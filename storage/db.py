@@ -26,6 +26,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import aiosqlite
@@ -57,6 +58,12 @@ class Database(Protocol):
     async def write(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
 
     async def read(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+    async def maintain(self, fn: Callable[[Connection], T], /) -> T:
+        """Run ``fn`` on the writing connection outside any transaction: it begins and ends its own. For schema
+        migrations, which on SQLite must switch foreign keys off (a pragma that a transaction ignores) while
+        they copy a table, or dropping the old copy would cascade to the rows that point at it."""
+        ...
 
     async def server_time(self) -> datetime:
         """The database's clock (the one that processes on several machines share)."""
@@ -152,6 +159,14 @@ def _transaction(conn: Connection, fn: Callable[..., T], args: tuple[Any, ...], 
         return fn(conn, *args, **kwargs)
 
 
+def _outside_transaction(conn: Connection, fn: Callable[[Connection], T]) -> T:
+    try:
+        return fn(conn)
+    finally:
+        if conn.in_transaction():  # whatever fn left open, it must not hold the write lock for the next caller
+            conn.rollback()
+
+
 class SQLiteDatabase:
     dialect = "sqlite"
 
@@ -163,6 +178,10 @@ class SQLiteDatabase:
     @classmethod
     async def open(cls, url: str) -> SQLiteDatabase:
         path = make_url(url).database or ":memory:"
+        if path != ":memory:" and not Path(path).parent.is_dir():
+            raise DatabaseUnavailableError(
+                f"DATABASE_URL: cannot open the SQLite file {path} (its folder does not exist); create the folder"
+            )
         try:
             writer = await _Lane.open(path, begin="BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -182,6 +201,9 @@ class SQLiteDatabase:
 
     async def read(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await next(self._next_reader).run(fn, args, kwargs)
+
+    async def maintain(self, fn: Callable[[Connection], T], /) -> T:
+        return await self._writer.raw._execute(_outside_transaction, self._writer.conn, fn)
 
     async def server_time(self) -> datetime:
         return datetime.now(UTC)  # every process on one SQLite file runs on the one machine that holds it
@@ -237,6 +259,10 @@ class PostgresDatabase:
     async def read(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         async with self._engine.connect() as conn:
             return await conn.run_sync(fn, *args, **kwargs)
+
+    async def maintain(self, fn: Callable[[Connection], T], /) -> T:
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(fn)
 
     async def server_time(self) -> datetime:
         async with self._engine.connect() as conn:

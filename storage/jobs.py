@@ -47,40 +47,52 @@ _UPSERT_USER = PerDialect(_build_upsert_user)
 _INSERT_SCRIPT = scripts.insert().returning(scripts.c.id, scripts.c.chat_id, scripts.c.message_id)
 _INSERT_JOB = jobs.insert().returning(*jobs.c)
 _SINCE = bindparam("since", type_=UTCDateTime())
-_COUNT_JOBS_BY_USER = (
-    select(
-        jobs.c.user_id,
-        func.count().filter(jobs.c.status.in_(ACTIVE)),
-        func.count().filter(jobs.c.created_at >= _SINCE),
+
+
+def _count_jobs_by_user(users: ColumnElement[bool]) -> Executable:
+    return (
+        select(
+            jobs.c.user_id,
+            func.count().filter(jobs.c.status.in_(ACTIVE)),
+            func.count().filter(jobs.c.created_at >= _SINCE),
+        )
+        .where(users, (jobs.c.status.in_(ACTIVE)) | (jobs.c.created_at >= _SINCE))
+        .group_by(jobs.c.user_id)
     )
-    .where(
-        jobs.c.user_id.in_(bindparam("user_ids", expanding=True)),
-        (jobs.c.status.in_(ACTIVE)) | (jobs.c.created_at >= _SINCE),
-    )
-    .group_by(jobs.c.user_id)
-)
+
+
+# A list of one is the common case (one script at a time), and an IN list costs SQLAlchemy a rendering per
+# execution: each of these has an equality twin for it.
+_COUNT_JOBS_BY_USER = _count_jobs_by_user(jobs.c.user_id.in_(bindparam("user_ids", expanding=True)))
+_COUNT_JOBS_OF_USER = _count_jobs_by_user(jobs.c.user_id == bindparam("user_id"))
 _OLDEST_RECENT = select(func.min(jobs.c.created_at)).where(
     jobs.c.user_id == bindparam("user_id"), jobs.c.created_at >= _SINCE
 )
 _FIND_BY_REQUEST = select(jobs).where(jobs.c.request_key.in_(bindparam("keys", expanding=True)))
+_FIND_BY_ONE_REQUEST = select(jobs).where(jobs.c.request_key == bindparam("key"))
 _GET_JOB = select(jobs).where(jobs.c.id == bindparam("id"))
-_ahead = jobs.alias("ahead")
-_QUEUE_POSITIONS = select(
-    jobs.c.id,
-    select(func.count())
+POSITION_CAP = 100  # jobs ahead counted at most: a count is a scan, and nobody reads "position 4217" closely
+_AT = bindparam("at", type_=UTCDateTime())
+_JOBS_AHEAD = select(func.count()).select_from(
+    select(jobs.c.id)
     .where(
-        _ahead.c.status == JobStatus.QUEUED,
-        (_ahead.c.available_at < jobs.c.available_at)
-        | (and_(_ahead.c.available_at == jobs.c.available_at, _ahead.c.id < jobs.c.id)),
+        jobs.c.status == JobStatus.QUEUED,
+        (jobs.c.available_at < _AT) | (and_(jobs.c.available_at == _AT, jobs.c.id < bindparam("id"))),
     )
-    .scalar_subquery(),
-).where(jobs.c.id.in_(bindparam("ids", expanding=True)), jobs.c.status == JobStatus.QUEUED)
+    .limit(POSITION_CAP)
+    .subquery()
+)
 _GET_SCRIPT = select(scripts).where(scripts.c.id == bindparam("id"))
 _GET_VERSION = select(versions).where(versions.c.id == bindparam("id"))
 _VERSION_FOR_JOB = select(versions).where(versions.c.job_id == bindparam("job_id"))
 
 
 # -- intake: several rows at once, each one statement for a whole batch ----------------------------------------
+
+
+def _one_or_many(rows: Sequence[Mapping[str, object]]) -> Mapping[str, object] | list[Mapping[str, object]]:
+    """One row as a single execution: a list, even of one, takes SQLAlchemy's slower executemany path."""
+    return rows[0] if len(rows) == 1 else list(rows)
 
 
 def upsert_users(conn: Connection, rows: Sequence[UserRow]) -> None:
@@ -96,24 +108,27 @@ def upsert_users(conn: Connection, rows: Sequence[UserRow]) -> None:
         }
         for row in rows
     ]
-    conn.execute(_UPSERT_USER(conn), params)
+    conn.execute(_UPSERT_USER(conn), _one_or_many(params))
 
 
 def insert_scripts(conn: Connection, rows: Sequence[Mapping[str, object]]) -> dict[tuple[int, int], int]:
     """Store scripts of one bot; returns their ids by (chat_id, message_id), their origin in that bot."""
-    result = conn.execute(_INSERT_SCRIPT, list(rows))
+    result = conn.execute(_INSERT_SCRIPT, _one_or_many(rows))
     return {(chat_id, message_id): script_id for script_id, chat_id, message_id in result}
 
 
 def insert_jobs(conn: Connection, rows: Sequence[Mapping[str, object]]) -> dict[str, JobRecord]:
     """Store jobs; returns them as stored, by id."""
-    result = conn.execute(_INSERT_JOB, list(rows))
+    result = conn.execute(_INSERT_JOB, _one_or_many(rows))
     return {record.id: record for record in map(JobRecord.from_row, result)}
 
 
 def count_jobs_by_user(conn: Connection, user_ids: Collection[int], *, since: datetime) -> dict[int, tuple[int, int]]:
     """(active jobs, jobs created since ``since``) for each user who has any, in one query."""
-    result = conn.execute(_COUNT_JOBS_BY_USER, {"user_ids": list(user_ids), "since": since})
+    if len(user_ids) == 1:
+        result = conn.execute(_COUNT_JOBS_OF_USER, {"user_id": next(iter(user_ids)), "since": since})
+    else:
+        result = conn.execute(_COUNT_JOBS_BY_USER, {"user_ids": list(user_ids), "since": since})
     return {user_id: (int(active), int(recent)) for user_id, active, recent in result}
 
 
@@ -123,7 +138,10 @@ def oldest_recent_job_time(conn: Connection, user_id: int, *, since: datetime) -
 
 def find_jobs_by_request(conn: Connection, request_keys: Collection[str]) -> dict[str, JobRecord]:
     """The jobs already stored for any of ``request_keys``, by key."""
-    result = conn.execute(_FIND_BY_REQUEST, {"keys": list(request_keys)})
+    if len(request_keys) == 1:
+        result = conn.execute(_FIND_BY_ONE_REQUEST, {"key": next(iter(request_keys))})
+    else:
+        result = conn.execute(_FIND_BY_REQUEST, {"keys": list(request_keys)})
     return {record.request_key: record for record in map(JobRecord.from_row, result) if record.request_key}
 
 
@@ -153,15 +171,12 @@ def recent_jobs(conn: Connection, bot_id: int, user_id: int, *, limit: int) -> l
     return [JobRecord.from_row(row) for row in conn.execute(stmt)]
 
 
-def queue_positions(conn: Connection, job_ids: Collection[str]) -> dict[str, int]:
-    """1 for the next job to be claimed, for each of ``job_ids`` that is queued."""
-    result = conn.execute(_QUEUE_POSITIONS, {"ids": list(job_ids)})
-    return {job_id: int(ahead) + 1 for job_id, ahead in result}
-
-
 def queue_position(conn: Connection, job: JobRecord) -> int | None:
-    """1 for the next job to be claimed; None if the job is not queued."""
-    return queue_positions(conn, [job.id]).get(job.id) if job.status == JobStatus.QUEUED else None
+    """1 for the next job to be claimed (claims go by available_at, then id); None if the job is not queued.
+    At most POSITION_CAP + 1: the count stops there, so it costs the same however long the queue is."""
+    if job.status != JobStatus.QUEUED:
+        return None
+    return int(conn.execute(_JOBS_AHEAD, {"at": job.available_at, "id": job.id}).scalar_one()) + 1
 
 
 def get_script(conn: Connection, script_id: int) -> ScriptRecord:

@@ -23,8 +23,22 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _upgrade(conn: Connection) -> None:
-    command.upgrade(alembic_config(conn), "head")
+def _upgrade(conn: Connection, revision: str = "head") -> None:
+    """Upgrade in one transaction. On SQLite, foreign keys are off meanwhile: a migration that alters a table
+    copies it, and dropping the old copy with foreign keys on would delete, by cascade, every row pointing at
+    it. The keys are checked before the transaction commits, and are on again after it."""
+    sqlite = conn.dialect.name == "sqlite"
+    raw = conn.connection.dbapi_connection  # a pragma outside SQLAlchemy's transaction, which would begin one
+    if sqlite and raw is not None:
+        raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with conn.begin():
+            command.upgrade(alembic_config(conn), revision)
+            if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                raise RuntimeError("the migration left rows whose foreign keys point nowhere; rolled back")
+    finally:
+        if sqlite and raw is not None:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _current(conn: Connection) -> str | None:
@@ -33,7 +47,12 @@ def _current(conn: Connection) -> str | None:
 
 async def upgrade_to_head(db: Database) -> None:
     """Bring the database to the newest schema (idempotent), in one transaction."""
-    await db.write(_upgrade)
+    await db.maintain(_upgrade)
+
+
+async def upgrade_to(db: Database, revision: str) -> None:
+    """Bring the database to ``revision`` (tests of one migration)."""
+    await db.maintain(lambda conn: _upgrade(conn, revision))
 
 
 async def current_revision(db: Database) -> str | None:

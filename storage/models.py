@@ -156,7 +156,8 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "bot_id", "status", "next_try_at"),
-        Index("ix_outbox_chat", "bot_id", "chat_id", "id"),
+        # a chat's pending notifications in order: per-chat order, and "does anything wait in this chat?"
+        Index("ix_outbox_chat", "bot_id", "chat_id", "status", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

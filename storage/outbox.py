@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.engine import Connection
 
 from storage.records import OutboxRecord
@@ -21,15 +21,14 @@ _ENQUEUE_IGNORING = PerDialect(
 )
 _INSERT_MANY = outbox.insert().returning(outbox.c.id, outbox.c.dedupe_key)
 _PENDING = OutboxStatus.PENDING
-_CHATS_WITH_PENDING = (
-    select(outbox.c.chat_id)
-    .where(
-        outbox.c.bot_id == bindparam("bot_id"),
-        outbox.c.chat_id.in_(bindparam("chat_ids", expanding=True)),
-        outbox.c.status == _PENDING,
-    )
-    .distinct()
-)
+
+
+def _chats_with_pending(chats: ColumnElement[bool]) -> Select[tuple[int]]:
+    return select(outbox.c.chat_id).where(outbox.c.bot_id == bindparam("bot_id"), chats, outbox.c.status == _PENDING)
+
+
+_CHATS_WITH_PENDING = _chats_with_pending(outbox.c.chat_id.in_(bindparam("chat_ids", expanding=True))).distinct()
+_CHAT_HAS_PENDING = _chats_with_pending(outbox.c.chat_id == bindparam("chat_id")).limit(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,8 @@ def enqueue(conn: Connection, rows: Sequence[NewNotification]) -> None:
 def enqueue_many(conn: Connection, rows: Sequence[NewNotification]) -> dict[str, int]:
     """Add notifications in one statement; returns their ids by ``dedupe_key`` (each row must have a new one).
     A row with ``lease_until`` is added already leased: its caller delivers it at once."""
-    result = conn.execute(_INSERT_MANY, [_values(row) for row in rows])
+    values = [_values(row) for row in rows]
+    result = conn.execute(_INSERT_MANY, values[0] if len(values) == 1 else values)
     return {dedupe_key: outbox_id for outbox_id, dedupe_key in result}
 
 
@@ -75,6 +75,8 @@ def _values(row: NewNotification) -> dict[str, object]:
 
 def chats_with_pending(conn: Connection, bot_id: int, chat_ids: Collection[int]) -> set[int]:
     """Those of the bot's ``chat_ids`` that have a notification waiting: a new one there must wait its turn."""
+    if len(chat_ids) == 1:
+        return set(conn.execute(_CHAT_HAS_PENDING, {"bot_id": bot_id, "chat_id": next(iter(chat_ids))}).scalars())
     return set(conn.execute(_CHATS_WITH_PENDING, {"bot_id": bot_id, "chat_ids": list(chat_ids)}).scalars())
 
 

@@ -29,13 +29,15 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy import insert, update
+from sqlalchemy.engine import Connection
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bot.app import create_application, running
 from bot.settings import TelegramSettings
 from core.ids import new_job_id
-from core.services import CoreSettings, Services, create_services
+from core.intake import Intake, message_key
+from core.services import Core, CoreSettings, open_core
 from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
 from core.types import Author, ScriptSubmission
 from storage.tables import jobs, outbox, scripts, users
@@ -44,6 +46,7 @@ from tests.bench.emulator_side import EmulatorSide
 logger = logging.getLogger(__name__)
 
 TOKEN = "424242:BENCH-token_0"
+BOT_ID = int(TOKEN.split(":")[0])  # what getMe tells the bots under test: their rows carry it
 SCRIPT = (
     "INT. KITCHEN - NIGHT\n"
     "A kettle starts to whistle while the cat watches from the fridge.\n"
@@ -59,6 +62,17 @@ def cpu_s() -> float:
     """CPU seconds this process (the in-process bot, all its threads) has used so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def thread_cpu_s() -> dict[int, float]:
+    """CPU seconds per thread of this process, by native thread id (from /proc/self/task)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    usage: dict[int, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            usage[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return usage
 
 
 def say(message: str) -> None:
@@ -165,13 +179,18 @@ async def echo_bot(bench: Bench) -> AsyncIterator[Application]:  # type: ignore[
 
 
 @contextlib.asynccontextmanager
-async def core_services(database_url: str, *, lm_base_url: str | None = None) -> AsyncIterator[Services]:
-    """The core services alone (no Telegram); the workers are not started."""
-    services = await create_services(core_settings(database_url, lm_base_url=lm_base_url), worker_name="bench")
+async def core_services(database_url: str, *, lm_base_url: str | None = None) -> AsyncIterator[Core]:
+    """The core alone (no Telegram), as the composition root builds it; the workers are not started."""
+    core = await open_core(core_settings(database_url, lm_base_url=lm_base_url), worker_name="bench")
     try:
-        yield services
+        yield core
     finally:
-        await services.aclose()
+        await core.aclose()
+
+
+def bench_intake(core: Core) -> Intake:
+    """The intake of the bot under test (its bot id), as its handlers use it."""
+    return core.intake(BOT_ID)
 
 
 def submission(user_id: int, message_id: int = 1, text: str = SCRIPT) -> ScriptSubmission:
@@ -180,10 +199,9 @@ def submission(user_id: int, message_id: int = 1, text: str = SCRIPT) -> ScriptS
     )
 
 
-async def mark_sent(services: Services, kinds: tuple[str, ...]) -> None:
+async def mark_sent(core: Core, kinds: tuple[str, ...]) -> None:
     """As if every notification of these kinds had gone out already."""
-    async with services.engine.begin() as conn:
-        await conn.execute(update(outbox).where(outbox.c.kind.in_(kinds)).values(status="sent"))
+    await core.db.write(lambda conn: conn.execute(update(outbox).where(outbox.c.kind.in_(kinds)).values(status="sent")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +221,7 @@ class _Queued:
         sha256 = hashlib.sha256(self.text.encode()).hexdigest()
         return {
             "id": self.number,
+            "bot_id": BOT_ID,
             "user_id": self.user,
             "source": "text",
             "sha256": sha256,
@@ -216,10 +235,11 @@ class _Queued:
     def job_row(self) -> dict[str, object]:
         return {
             "id": self.job,
+            "bot_id": BOT_ID,
             "user_id": self.user,
             "script_id": self.number,
             "kind": "generate",
-            "request_key": f"msg:{self.user}:1",
+            "request_key": message_key(BOT_ID, self.user, 1),
             "status": "queued",
             "stage": "queued",
             "available_at": self.now,
@@ -230,6 +250,7 @@ class _Queued:
 
     def ack_row(self) -> dict[str, object]:
         return {
+            "bot_id": BOT_ID,
             "chat_id": self.user,
             "kind": "ack",
             "payload": '{"reply_to": 1}',
@@ -244,15 +265,20 @@ class _Queued:
 
 
 async def queue_in_bulk(database_url: str, user_ids: list[int], text: str = SCRIPT) -> None:
-    """One queued job per user, its ack already sent: what JobService.submit leaves behind, written with four
-    multi-row INSERTs (submit itself manages ~100/s here; see the submit figures)."""
+    """One queued job per user, its ack already sent: what Intake.submit leaves behind, written with four
+    multi-row INSERTs per chunk of 10 000."""
     now = datetime.now(UTC)
     rows = [_Queued(n, user, new_job_id(), text, now) for n, user in enumerate(user_ids, start=1)]
-    async with core_services(database_url) as services, services.engine.begin() as conn:
-        await conn.execute(insert(users), [row.user_row() for row in rows])
-        await conn.execute(insert(scripts), [row.script_row() for row in rows])
-        await conn.execute(insert(jobs), [row.job_row() for row in rows])
-        await conn.execute(insert(outbox), [row.ack_row() for row in rows])
+
+    def insert_all(conn: Connection, chunk: list[_Queued]) -> None:
+        conn.execute(insert(users), [row.user_row() for row in chunk])
+        conn.execute(insert(scripts), [row.script_row() for row in chunk])
+        conn.execute(insert(jobs), [row.job_row() for row in chunk])
+        conn.execute(insert(outbox), [row.ack_row() for row in chunk])
+
+    async with core_services(database_url) as core:
+        for start in range(0, len(rows), 10_000):
+            await core.db.write(insert_all, rows[start : start + 10_000])
 
 
 def postgres_admin_url() -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from tests.bench.emulator_side import SENDS, CallInfo, describe
 from tests.bench.harness import (
     SCRIPT,
     Bench,
+    bench_intake,
     bhiv_bot,
     core_services,
     cpu_s,
@@ -23,6 +25,7 @@ from tests.bench.harness import (
     mark_sent,
     say,
     submission,
+    thread_cpu_s,
 )
 from tests.bench.report import Figure, at_least, at_most, exactly, median, percentile
 
@@ -80,11 +83,16 @@ async def _steady_acks(bench: Bench, name: str, *, paced: bool) -> list[Figure]:
     await bench.emulator.flood(None)
     await bench.emulator.reset()
     async with bhiv_bot(bench, bench.sqlite_url(name), paced=paced):
-        cpu_before_s, wall_before_s = cpu_s(), time.monotonic()
+        cpu_before_s, wall_before_s, threads_before = cpu_s(), time.monotonic(), thread_cpu_s()
         queued = await bench.emulator.send(schedule, SCRIPT)
         acked = await bench.emulator.wait_for_sends(users, timeout_s=120.0)
         busy = (cpu_s() - cpu_before_s) / (time.monotonic() - wall_before_s)
+        threads = thread_cpu_s()
         say(f"{name} calls: {describe(await bench.emulator.calls())}")
+    loop_thread = threading.get_native_id()
+    used = {tid: threads[tid] - threads_before.get(tid, 0.0) for tid in threads}
+    others_s = sum(cpu for tid, cpu in used.items() if tid != loop_thread)
+    say(f"{name}: CPU {used.get(loop_thread, 0.0):.2f} s on the event loop's thread, {others_s:.2f} s on the others")
     sent_span_s = max(queued.values()) - min(queued.values())
     values = latencies_ms(queued, acked)
     return [
@@ -206,13 +214,14 @@ async def _prepare_results(database_url: str, users: list[int]) -> None:
     """Jobs done and announced in the outbox: a result and its JSON file for each chat still to send, the ack
     and the status edits already out of the way."""
     storyboard = generate_local(SCRIPT)
-    async with core_services(database_url) as services:
+    async with core_services(database_url) as core:
+        intake = bench_intake(core)
         for user in users:
-            await services.jobs.submit(submission(user))
-            job = await services.jobs.claim("bench/0")
+            await intake.submit(submission(user))
+            job = await core.queue.claim("bench/0")
             assert job is not None
-            await services.jobs.complete(job, "bench/0", storyboard, pipeline_ms=1)
-        await mark_sent(services, ("ack", "job_status"))
+            await core.queue.complete(job, "bench/0", storyboard, pipeline_ms=1)
+        await mark_sent(core, ("ack", "job_status"))
 
 
 async def delivery(bench: Bench) -> list[Figure]:

@@ -89,3 +89,9 @@ def test_a_version_by_the_built_in_improver_says_how_far_it_can_go() -> None:
     # the scenes are at 3 s already: "faster" changed nothing, and the user is told why
     assert [scene.duration for scene in board.scenes] == [3.0, 3.0]
     assert "can change only the pacing, within 3 to 8 s a scene" in text
+
+
+def test_a_position_past_the_count_says_so_instead_of_a_number() -> None:
+    assert "(next up)" in render_ack(make_job(), 1)
+    assert "(position 100)" in render_ack(make_job(), 100)
+    assert "(more than 100 ahead)" in render_ack(make_job(), 101)

@@ -381,3 +381,30 @@ async def test_the_same_message_id_sent_to_two_bots_makes_two_jobs(db: Database)
     assert one.created and other.created and one.job.id != other.job.id
     assert not again.created and again.job.id == one.job.id
     assert [job.id for job in await first.queries.recent(1, 3)] == [one.job.id]
+
+
+async def test_submissions_made_while_a_batch_is_written_share_the_next_transaction(db: Database) -> None:
+    service = kit(db)
+    before = getattr(db, "crossings", None)
+
+    results = await asyncio.gather(*(service.intake.submit(submission(user_id=u)) for u in range(1, 41)))
+    transactions = db.crossings - before if before is not None else None  # type: ignore[attr-defined]
+
+    assert [result.job.user_id for result in results] == list(range(1, 41))
+    assert all(result.created for result in results) and len({result.job.id for result in results}) == 40
+    assert sorted([await service.queries.queue_position(result.job) for result in results]) == list(range(1, 41))
+    if transactions is not None:  # SQLite counts its transactions: all forty came before the first was written
+        assert transactions == 1
+
+
+async def test_a_submitter_that_goes_away_still_gets_its_job_stored_and_its_ack_handed_on(db: Database) -> None:
+    service = kit(db)
+    gone = asyncio.ensure_future(service.intake.submit(submission(user_id=6, message_id=1), take_ack=True))
+    await asyncio.sleep(0)
+
+    gone.cancel()
+    await asyncio.sleep(0.3)
+
+    stored = await service.count(jobs)
+    leased = await service.count(outbox, outbox.c.lease_expires_at.is_not(None))
+    assert stored == 1 and leased == 0  # stored, and its ack is the delivery loop's to send

@@ -238,3 +238,23 @@ async def test_a_one_line_note_typed_without_replying_answers_the_open_question(
     assert "version 1" in (second.text or "")
     assert await count_rows(config.database_url, "jobs") == 3
     assert emulator.errors((400, 499)) == []
+
+
+async def test_a_new_bot_on_an_old_database_answers_its_first_messages(config: BotConfig) -> None:
+    """A fresh emulator, like a new bot's chats, numbers its messages from 1 again: on a database another bot
+    filled, those ids are not re-deliveries. Keys scoped to the bot's id keep the two apart."""
+    from bot.app import create_application, running
+
+    results = []
+    for token in ("424242:E2E-first_bot", "525252:E2E-second_bot"):
+        async with BotAPIEmulator(token=token) as emu:
+            user = emu.user(1101, "Carol")
+            application = create_application(config.telegram_settings(emu), config.core_settings())
+            async with running(application, poll_timeout_s=1):
+                result = await storyboard_for(user, SCRIPT)
+            results.append((result, job_id_of(result), user.chat.bot_messages))
+
+    (_, first_job, _), (_, second_job, second_chat) = results
+    assert first_job != second_job
+    assert sum(map(is_ack, second_chat)) == 1  # the second bot acknowledged message 1 as new
+    assert await count_rows(config.database_url, "jobs") == 2

@@ -40,7 +40,7 @@ def upgrade() -> None:
         batch_op.drop_index("ix_outbox_due")
         batch_op.drop_index("ix_outbox_chat")
         batch_op.create_index("ix_outbox_due", ["bot_id", "status", "next_try_at"], unique=False)
-        batch_op.create_index("ix_outbox_chat", ["bot_id", "chat_id", "id"], unique=False)
+        batch_op.create_index("ix_outbox_chat", ["bot_id", "chat_id", "status", "id"], unique=False)
     # Failure reasons become codes; the words a user reads are the bot's.
     op.execute(
         "UPDATE jobs SET error = CASE"

@@ -1,0 +1,54 @@
+"""Rows from before keys were scoped to the bot survive the migration, as bot 0's, with their failures as codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from storage.db import open_database
+from storage.migrate import upgrade_to, upgrade_to_head
+
+NOW = "2026-11-30 12:00:00.000000"
+
+
+def _old_rows(conn: Connection) -> None:
+    conn.execute(text("INSERT INTO users VALUES (7, 'Ann', NULL, :now, :now, 0)"), {"now": NOW})
+    conn.execute(text("INSERT INTO scripts VALUES (1, 7, 'text', NULL, 'x', 'a line', 6, 7, 100, :now)"), {"now": NOW})
+    for job_id, status, error in [
+        ("aaaaaaaaaa", "failed", "This script stopped the worker several times, so it was set aside."),
+        ("bbbbbbbbbb", "failed", "Something went wrong on our side while making this storyboard."),
+        ("cccccccccc", "cancelled", "Forbidden: bot was blocked by the user"),
+        ("dddddddddd", "done", None),
+    ]:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, user_id, script_id, kind, request_key, status, attempts, available_at, "
+                "error, chat_id, created_at, updated_at) VALUES "
+                f"(:id, 7, 1, 'generate', :id, :status, 1, '{NOW}', :error, 7, '{NOW}', '{NOW}')"
+            ),
+            {"id": job_id, "status": status, "error": error},
+        )
+
+
+async def test_rows_before_bot_scoped_keys_become_bot_zeros_with_failure_codes(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await upgrade_to(db, "0001")
+        await db.write(_old_rows)
+        await upgrade_to_head(db)
+        jobs = await db.read(lambda c: dict(c.execute(text("SELECT id, error FROM jobs")).all()))
+        bots = await db.read(lambda c: set(c.execute(text("SELECT bot_id FROM scripts UNION SELECT bot_id FROM jobs"))))
+        foreign_keys = await db.write(lambda c: c.exec_driver_sql("PRAGMA foreign_keys").scalar_one())
+    finally:
+        await db.close()
+
+    assert jobs == {
+        "aaaaaaaaaa": "worker_crashes",
+        "bbbbbbbbbb": "pipeline",
+        "cccccccccc": "recipient_gone",
+        "dddddddddd": None,
+    }
+    assert bots == {(0,)}
+    assert foreign_keys == 1  # on again after the migration
