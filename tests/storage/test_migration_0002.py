@@ -26,9 +26,9 @@ def _old_rows(conn: Connection) -> None:
             text(
                 "INSERT INTO jobs (id, user_id, script_id, kind, request_key, status, attempts, available_at, "
                 "error, chat_id, created_at, updated_at) VALUES "
-                f"(:id, 7, 1, 'generate', :id, :status, 1, '{NOW}', :error, 7, '{NOW}', '{NOW}')"
+                "(:id, 7, 1, 'generate', :id, :status, 1, :now, :error, 7, :now, :now)"
             ),
-            {"id": job_id, "status": status, "error": error},
+            {"id": job_id, "status": status, "error": error, "now": NOW},
         )
 
 
