@@ -27,17 +27,19 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import aiosqlite
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import DatabaseUnavailableError, DatabaseUrlError, DriverMissingError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +229,9 @@ class PostgresDatabase:
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int) -> PostgresDatabase:
+        # SQLAlchemy's asyncio layer (and greenlet) is only for PostgreSQL: a SQLite bot saves its 8 MB.
+        from sqlalchemy.ext.asyncio import create_async_engine
+
         try:
             engine = create_async_engine(
                 url,

@@ -1,21 +1,30 @@
-"""Apply Alembic migrations from code: no alembic.ini, the scripts ship inside the package."""
+"""Apply Alembic migrations from code: no alembic.ini, the scripts ship inside the package.
+
+A database already at ``HEAD_REVISION`` is told so by one query, without loading Alembic (10 MB a process
+keeps for good once imported); ``tests/storage/test_migrations.py`` holds the constant to Alembic's head.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from storage.db import Database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+HEAD_REVISION = "0002"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -24,6 +33,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def _upgrade(conn: Connection, revision: str = "head") -> None:
+    from alembic import command
+
     """Upgrade in one transaction. On SQLite, foreign keys are off meanwhile: a migration that alters a table
     copies it, and dropping the old copy with foreign keys on would delete, by cascade, every row pointing at
     it. The keys are checked before the transaction commits, and are on again after it."""
@@ -42,12 +53,16 @@ def _upgrade(conn: Connection, revision: str = "head") -> None:
 
 
 def _current(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    try:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+    except DBAPIError:  # no alembic_version table: a new database
+        return None
 
 
 async def upgrade_to_head(db: Database) -> None:
     """Bring the database to the newest schema (idempotent), in one transaction."""
-    await db.maintain(_upgrade)
+    if await current_revision(db) != HEAD_REVISION:
+        await db.maintain(_upgrade)
 
 
 async def upgrade_to(db: Database, revision: str) -> None:
@@ -60,4 +75,7 @@ async def current_revision(db: Database) -> str | None:
 
 
 def head_revision() -> str | None:
+    """Alembic's own idea of the head (HEAD_REVISION must agree)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()

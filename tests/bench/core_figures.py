@@ -14,7 +14,7 @@ from unittest import mock
 
 import aiosqlite
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.intake import Intake
@@ -23,6 +23,7 @@ from tests.bench.harness import (
     Bench,
     bench_intake,
     core_services,
+    counting_statements,
     postgres_admin_url,
     say,
     submission,
@@ -89,22 +90,6 @@ async def _submit_rate(intake: Intake, users: list[int], concurrency: int) -> fl
 
 
 @contextlib.contextmanager
-def _counting_statements(engines: list[Engine]) -> Iterator[dict[str, int]]:
-    counter = {"n": 0}
-
-    def count(*_args: object) -> None:
-        counter["n"] += 1
-
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield counter
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
-
-
-@contextlib.contextmanager
 def _counting_crossings() -> Iterator[dict[str, int]]:
     """Every call aiosqlite makes on its thread goes through ``Connection._execute``: count them."""
     counter = {"n": 0}
@@ -154,7 +139,7 @@ async def _submit_figures(bench: Bench, label: str, database_url: str) -> list[F
     sqlite = label == "sqlite"
     async with core_services(database_url) as core:
         intake = bench_intake(core)
-        with _counting_statements(core.db.sync_engines()) as counted:
+        with counting_statements(core.db.sync_engines()) as counted:
             sequential = await _submit_rate(intake, bench.users(n), 1)
         statements = counted["n"] / n
         concurrent = await _submit_rate(intake, bench.users(n), SUBMITTERS)

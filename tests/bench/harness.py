@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import insert, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import event, insert, update
+from sqlalchemy.engine import Connection, Engine
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
@@ -73,6 +73,23 @@ def thread_cpu_s() -> dict[int, float]:
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
             usage[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
     return usage
+
+
+@contextlib.contextmanager
+def counting_statements(engines: list[Engine]) -> Iterator[dict[str, int]]:
+    """Counts every statement the engines send to their driver while the block runs."""
+    counter = {"n": 0}
+
+    def count(*_args: object) -> None:
+        counter["n"] += 1
+
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counter
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 def say(message: str) -> None:

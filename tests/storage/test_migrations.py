@@ -6,7 +6,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from storage.db import Database
-from storage.migrate import current_revision, head_revision, upgrade_to_head
+from storage.migrate import HEAD_REVISION, current_revision, head_revision, upgrade_to_head
 from storage.models import metadata
 
 
@@ -19,7 +19,7 @@ def _tables_and_differences(conn: Connection) -> tuple[set[str], list[object]]:
 async def test_empty_database_migrates_to_head_and_matches_the_models(db: Database) -> None:
     await upgrade_to_head(db)  # a second run is a no-op
 
-    assert await current_revision(db) == head_revision()
+    assert await current_revision(db) == head_revision() == HEAD_REVISION
     tables, differences = await db.read(_tables_and_differences)
     assert {table.name for table in metadata.sorted_tables} <= tables
     assert differences == []
