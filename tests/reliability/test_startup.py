@@ -38,6 +38,16 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def webhook_on(port: int) -> dict[str, str]:
+    """Webhook mode on ``port`` of loopback."""
+    return {
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}/hook",
+        "WEBHOOK_SECRET": "s" * 32,
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
+
+
 @asynccontextmanager
 async def emulator() -> AsyncIterator[BotAPIEmulator]:
     async with BotAPIEmulator(token="777001:STARTUP-test_token") as emu:
@@ -97,14 +107,7 @@ async def test_an_ops_port_in_use_is_one_line_naming_ops_port(tmp_path: Path) ->
 async def test_a_webhook_port_in_use_is_one_line_naming_webhook_port(tmp_path: Path) -> None:
     with busy_port() as port:
         async with emulator() as emu:
-            code, err = await run_bot(
-                emu,
-                tmp_path,
-                WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-                WEBHOOK_SECRET="s" * 32,
-                WEBHOOK_LISTEN="127.0.0.1",
-                WEBHOOK_PORT=str(port),
-            )
+            code, err = await run_bot(emu, tmp_path, **webhook_on(port))
 
     assert code != 0
     assert_one_line(err, "WEBHOOK_PORT", str(port))
@@ -195,15 +198,7 @@ async def test_bhiv_bot_run_never_loads_the_emulator(tmp_path: Path) -> None:
     after every role has started, so every module the run imports has been imported by then."""
     with busy_port() as port:
         async with emulator() as emu:
-            _, err = await run_bot(
-                emu,
-                tmp_path,
-                PYTHONPROFILEIMPORTTIME="1",
-                WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-                WEBHOOK_SECRET="s" * 32,
-                WEBHOOK_LISTEN="127.0.0.1",
-                WEBHOOK_PORT=str(port),
-            )
+            _, err = await run_bot(emu, tmp_path, PYTHONPROFILEIMPORTTIME="1", **webhook_on(port))
 
     imported = [line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")]
     assert "core.workers" in imported and "bot.app" in imported  # the run got as far as every role
