@@ -181,8 +181,8 @@ class LMClient:
                 content = await self._with_retries(call)
         except TimeoutError as exc:
             raise LMError(LMErrorKind.DEADLINE, f"no reply within {budget_s:g} s", attempts=call.attempts) from exc
-        try:
-            draft = parse_reply(content, max_scenes=self._max_scenes)
+        try:  # off the event loop: its cost grows with the reply, which is the model's (and so the user's) text
+            draft = await asyncio.to_thread(parse_reply, content, max_scenes=self._max_scenes)
         except StoryboardInvalidError as exc:
             raise LMError(LMErrorKind.BAD_REPLY, str(exc), attempts=call.attempts) from exc
         logger.debug(
@@ -274,12 +274,24 @@ class LMClient:
             self._form_index = form_index
             logger.info("LM output form is now %s for this client", FORMS[form_index])
 
-    async def _post(self, messages: list[Message], form: OutputForm) -> httpx.Response:
-        """Send one request; the response if its status is a success, else the error it stands for."""
+    async def _post(self, messages: list[Message], form: OutputForm) -> _Answer:
+        """Send one request; the answer if its status is a success, else the error it stands for. An answer
+        over ``lm_max_reply_bytes`` is not read further (a reply is untrusted: a 50 MB one must cost nothing)."""
         body = self._request_body(messages, form)
+        limit = self._settings.lm_max_reply_bytes
         started = time.monotonic()
         try:
-            response = await self._http.post(COMPLETIONS_PATH, json=body)
+            async with self._http.stream("POST", COMPLETIONS_PATH, json=body) as response:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise LMError(LMErrorKind.BAD_REPLY, f"answer of {declared} bytes, over {limit}; not read")
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise LMError(LMErrorKind.BAD_REPLY, f"answer over {limit} bytes; not read further")
+                    chunks.append(chunk)
+                answer = _Answer(response.status_code, response.headers, b"".join(chunks))
         except httpx.TimeoutException as exc:
             LM_REQUEST_SECONDS.labels("timeout").observe(time.monotonic() - started)
             raise _TransientError(LMErrorKind.TIMEOUT, f"request timed out ({type(exc).__name__})") from exc
@@ -288,12 +300,17 @@ class LMClient:
             raise _TransientError(LMErrorKind.CONNECT, f"connection failed ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise LMError(LMErrorKind.BAD_REPLY, f"unreadable response ({type(exc).__name__})") from exc
-        LM_REQUEST_SECONDS.labels(f"{response.status_code // 100}xx").observe(time.monotonic() - started)
-        self._check_status(response, form)
-        return response
+        LM_REQUEST_SECONDS.labels(f"{answer.status_code // 100}xx").observe(time.monotonic() - started)
+        self._check_status(answer, form)
+        return answer
 
     def _request_body(self, messages: list[Message], form: OutputForm) -> dict[str, object]:
-        body: dict[str, object] = {"model": self._settings.lm_model, "messages": messages, "stream": False}
+        body: dict[str, object] = {
+            "model": self._settings.lm_model,
+            "messages": messages,
+            "stream": False,
+            "max_tokens": self._settings.lm_max_tokens,
+        }
         if form is OutputForm.JSON_SCHEMA:
             schema = {"name": "storyboard", "strict": True, "schema": self._schema}
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
@@ -301,7 +318,7 @@ class LMClient:
             body["response_format"] = {"type": "json_object", "schema": self._schema}
         return body
 
-    def _check_status(self, response: httpx.Response, form: OutputForm) -> None:
+    def _check_status(self, response: _Answer, form: OutputForm) -> None:
         status = response.status_code
         if response.is_success:
             return
@@ -336,11 +353,28 @@ def _rejects_form(status: int, body: str) -> bool:
     return status in (400, 422) or (status >= 500 and any(word in body for word in _FORM_WORDS))
 
 
-def _content(response: httpx.Response) -> str:
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A response read whole (within the size limit)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+def _content(response: _Answer) -> str:
     """``choices[0].message.content`` of a chat completion, or BAD_REPLY."""
     try:
         content = json.loads(response.content)["choices"][0]["message"]["content"]
-    except (ValueError, LookupError, TypeError) as exc:
+    except (ValueError, LookupError, TypeError, RecursionError) as exc:
         raise LMError(LMErrorKind.BAD_REPLY, "response is not a chat completion") from exc
     if not isinstance(content, str) or not content.strip():
         raise LMError(LMErrorKind.BAD_REPLY, "chat completion has no content")

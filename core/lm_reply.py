@@ -6,16 +6,21 @@ parser of the reply. Parsing is pure: ``parse_reply(content)`` returns an ``LMDr
 
 Ranges are enforced here, never passed through: a duration outside ``MIN_SCENE_S..MAX_SCENE_S`` is clamped,
 one that is not a finite positive number rejects the reply; blank scenes are dropped; text stays raw.
+
+A reply is untrusted input (the prompt asks the model to copy the user's script), so parsing costs at most
+linear time in its length, which is capped: JSON is tried first, fences are found by plain string search (a
+regex over ``` and whitespace backtracked with the cube of the input), and JSON nested too deep to load is an
+invalid reply like any other, not a RecursionError.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import StoryboardInvalidError
 from core.storyboard import SceneDraft, make_title
@@ -24,8 +29,9 @@ MIN_SCENE_S = 1.0
 MAX_SCENE_S = 30.0
 MAX_TITLE_CHARS = 200
 DEFAULT_MAX_SCENES = 300
-
-_FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\r?\n?(.*?)```", re.DOTALL)
+MAX_REPLY_CHARS = 1_000_000  # a storyboard of 300 scenes is a few hundred kB at most
+MAX_FIELD_CHARS = 20_000  # a scene's text (a script is at most MAX_SCRIPT_CHARS), a visual note, the title
+FENCE = "```"
 # JSON-schema keywords that strict structured output (OpenAI) refuses or that only add noise.
 _DROPPED_KEYWORDS = frozenset({"title", "default", "$defs"})
 
@@ -33,15 +39,15 @@ _DROPPED_KEYWORDS = frozenset({"title", "default", "$defs"})
 class ReplyScene(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
-    text: str
+    text: str = Field(max_length=MAX_FIELD_CHARS)
     duration: float  # strict: an int is fine, a bool or a string is not
-    visual: str | None = None
+    visual: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
 
 
 class ReplyStoryboard(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
-    title: str = ""
+    title: str = Field(default="", max_length=MAX_FIELD_CHARS)
     scenes: list[ReplyScene]
 
 
@@ -104,17 +110,32 @@ def parse_reply(content: str, *, max_scenes: int = DEFAULT_MAX_SCENES) -> LMDraf
 
 def _load_json(content: str) -> object:
     """The JSON document in ``content``: bare, in a ``` fence (prose around is ignored), or between braces."""
-    candidates = [content.strip()]
-    candidates += [match.group(1).strip() for match in _FENCE.finditer(content)]
-    first, last = content.find("{"), content.rfind("}")
-    if 0 <= first < last:
-        candidates.append(content[first : last + 1])
-    for candidate in candidates:
+    if len(content) > MAX_REPLY_CHARS:
+        raise StoryboardInvalidError(f"reply content is {len(content)} characters, more than {MAX_REPLY_CHARS}")
+    for candidate in _candidates(content):
         try:
             return json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             continue
     raise StoryboardInvalidError("reply content is not JSON")
+
+
+def _candidates(content: str) -> Iterator[str]:
+    """The texts that may be the document, cheapest first; each found in one pass over ``content``."""
+    yield content.strip()
+    start = content.find(FENCE)
+    while start >= 0:
+        end = content.find(FENCE, start + len(FENCE))
+        if end < 0:
+            break
+        body = content[start + len(FENCE) : end].lstrip(" \t")
+        if body[:4].lower() == "json":  # ```json
+            body = body[4:]
+        yield body.strip()
+        start = content.find(FENCE, end + len(FENCE))
+    first, last = content.find("{"), content.rfind("}")
+    if 0 <= first < last:
+        yield content[first : last + 1]
 
 
 def _scene(scene: ReplyScene) -> SceneDraft:

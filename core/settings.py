@@ -46,6 +46,8 @@ class LMSettings(BaseSettings):
     lm_backoff_max_s: float = Field(default=30.0, ge=0)
     lm_retry_after_cap_s: float = Field(default=30.0, ge=0)
     lm_job_deadline_s: float = Field(default=90.0, gt=0)
+    lm_max_tokens: int = Field(default=8192, ge=256)  # asked for in each request: a reply's length has a ceiling
+    lm_max_reply_bytes: int = Field(default=2_000_000, ge=10_000)  # an answer longer than this is not read
 
     @property
     def configured(self) -> bool:

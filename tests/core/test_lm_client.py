@@ -589,3 +589,56 @@ def test_client_without_base_url_is_not_configured() -> None:
         LMClient(LMSettings(lm_base_url=None))
 
     assert caught.value.kind is LMErrorKind.NOT_CONFIGURED
+
+
+# --- hostile replies: the prompt asks the model to copy the user's text, so any user can plant one ----------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        # valid JSON whose scene text is a fence and 2000 spaces: the old fence regex backtracked with its cube
+        pytest.param(json.dumps({"scenes": [{"text": "```" + " " * 2000 + "x", "duration": 3}]}), id="fence-spaces"),
+        pytest.param("```" + " \t" * 3000 + "\n{", id="open-fence-tabs-and-spaces"),
+        pytest.param("```json\n" + "```" * 3000, id="a-thousand-fences"),
+    ],
+)
+async def test_replies_built_to_backtrack_parse_at_once(fake_lm: FakeLM, client: LMClient, content: str) -> None:
+    fake_lm.script([Reply.content(content)])
+
+    try:
+        async with asyncio.timeout(5):  # the regex this replaced took 25 s on the first of these
+            draft: LMDraft | LMError = await client.generate("x")
+    except LMError as exc:
+        draft = exc
+
+    assert isinstance(draft, LMDraft) or draft.kind is LMErrorKind.BAD_REPLY
+
+
+async def test_json_nested_five_thousand_deep_is_a_bad_reply_not_a_recursion_error(
+    fake_lm: FakeLM, client: LMClient
+) -> None:
+    fake_lm.script([Reply.content("[" * 5000 + "]" * 5000)])
+
+    with pytest.raises(LMError) as caught:
+        await client.generate("x")
+
+    assert caught.value.kind is LMErrorKind.BAD_REPLY  # the pipeline falls back to the local generator
+
+
+async def test_an_answer_over_the_size_limit_is_not_read(fake_lm: FakeLM) -> None:
+    fake_lm.script([Reply.content("x" * 300_000)])
+
+    async with LMClient(make_settings(fake_lm.base_url, lm_max_reply_bytes=100_000)) as limited:
+        with pytest.raises(LMError, match="over 100000") as caught:
+            await limited.generate("x")
+
+    assert caught.value.kind is LMErrorKind.BAD_REPLY and len(fake_lm.requests) == 1
+
+
+async def test_each_request_caps_the_reply_with_max_tokens(fake_lm: FakeLM, client: LMClient) -> None:
+    fake_lm.script([Reply.ok(STORYBOARD)])
+
+    await client.generate("x")
+
+    assert fake_lm.requests[0].body["max_tokens"] == 8192
