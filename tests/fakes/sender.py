@@ -28,6 +28,7 @@ class FakeSender:
     def __init__(self) -> None:
         self.delivered: list[Delivered] = []
         self.failures: deque[Exception] = deque()
+        self.failures_for: dict[int, deque[Exception]] = {}  # chat id -> raised first, for that chat only
         self.calls = 0
         self.delay_s: dict[int, float] = {}  # chat id -> seconds each delivery to it takes
         self._message_ids = itertools.count(1000)
@@ -36,6 +37,8 @@ class FakeSender:
         self.calls += 1
         if notification.chat_id in self.delay_s:
             await asyncio.sleep(self.delay_s[notification.chat_id])
+        if self.failures_for.get(notification.chat_id):
+            raise self.failures_for[notification.chat_id].popleft()
         if self.failures:
             raise self.failures.popleft()
         message_id = next(self._message_ids)
