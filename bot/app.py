@@ -65,6 +65,7 @@ def create_application(
         services = await open_core(core, roles=roles, clock=clock)
         stack.push_async_callback(services.aclose)
         bot_id = application.bot.id
+        await services.adopt_rows_of_no_bot(bot_id)
         intake = services.intake(bot_id)
         delivery = services.delivery(TelegramSender(application.bot), bot_id=bot_id)
         application.bot_data[SERVICES_KEY] = BotServices(

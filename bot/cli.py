@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, TelegramError
 
 from bot.app import Webhook, create_application, running
 from bot.logs import configure_logging
@@ -77,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except TelegramError as exc:  # getMe could not be made: the network, or the URL
+        print(
+            f"bhiv-bot: the Bot API at TELEGRAM_API_BASE_URL ({_host_of(telegram.telegram_api_base_url)}) did not "
+            f"answer ({type(exc).__name__}); check that URL and this machine's network",
+            file=sys.stderr,
+        )
+        return 1
     except BhivError as exc:
         print(f"bhiv-bot: {exc}", file=sys.stderr)
         return 1
@@ -85,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _host_of(url: str) -> str:
+    """The host part of a URL for a message (never its path: the token follows it), or that it does not parse."""
+    try:
+        return urlsplit(url).netloc or "no host"
+    except ValueError:
+        return "not a valid URL"
 
 
 def settings_problem(exc: Exception) -> str:

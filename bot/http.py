@@ -53,6 +53,7 @@ class AiohttpRequest(BaseRequest):
                 cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none; a real jar costs per answer
                 headers={"User-Agent": self.USER_AGENT},
                 raise_for_status=False,
+                trust_env=True,  # HTTPS_PROXY / HTTP_PROXY, as python-telegram-bot's httpx client honours them
             )
 
     async def shutdown(self) -> None:
@@ -90,6 +91,8 @@ class AiohttpRequest(BaseRequest):
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc
+        except aiohttp.InvalidURL as exc:  # its text and its traceback would carry the URL, so the token
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: the Bot API URL is not valid") from None
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {_without_url(exc)}") from exc
 

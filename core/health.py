@@ -46,8 +46,8 @@ class Health:
         return {"ok": self.ok, **asdict(self)}
 
 
-def _counts(conn: Connection) -> tuple[dict[str, int], tuple[int, datetime | None]]:
-    return stats_queries.jobs_by_status(conn), stats_queries.outbox_backlog(conn)
+def _counts(conn: Connection, bot_id: int | None) -> tuple[dict[str, int], tuple[int, datetime | None]]:
+    return stats_queries.jobs_by_status(conn), stats_queries.outbox_backlog(conn, bot_id)
 
 
 async def check(core: Core, delivery: Delivery | None, *, max_outbox_lag_s: float) -> Health:
@@ -56,7 +56,8 @@ async def check(core: Core, delivery: Delivery | None, *, max_outbox_lag_s: floa
     database, pending, lag_s = True, 0, 0.0
     try:
         async with asyncio.timeout(DB_TIMEOUT_S):
-            by_status, (pending, oldest) = await core.db.read(_counts)
+            # the outbox lag of this process's bot: another bot on the database falling behind is not ours
+            by_status, (pending, oldest) = await core.db.read(_counts, delivery.bot_id if delivery else None)
     except Exception:
         logger.warning("health check: the database did not answer", exc_info=True)
         database = False

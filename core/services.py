@@ -26,6 +26,7 @@ from core.queue import JobQueue
 from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
 from core.wakeups import Wakeups
 from core.workers import WorkerPool
+from storage import jobs as job_queries
 from storage.db import Database, open_database, redact_url
 from storage.errors import DatabaseError
 from storage.migrate import current_revision, upgrade_to_head
@@ -62,6 +63,13 @@ class Core:
     workers: WorkerPool | None = None
     lm: LMClient | None = None
     _clock_task: asyncio.Task[None] | None = None
+
+    async def adopt_rows_of_no_bot(self, bot_id: int) -> None:
+        """Rows from before keys were scoped to the bot belong to the bot that served the database then: the
+        first bot to start on it after the upgrade (its pending messages and queued jobs go on)."""
+        adopted = await self.db.write(job_queries.adopt_rows_of_no_bot, bot_id)
+        if adopted:
+            logger.warning("%d row(s) from before keys named their bot now belong to bot %s", adopted, bot_id)
 
     def intake(self, bot_id: int) -> Intake:
         return Intake(self.db, self.settings.jobs, bot_id=bot_id, clock=self.clock, wakeups=self.wakeups)
@@ -109,7 +117,13 @@ async def open_core(
     clock_task: asyncio.Task[None] | None = None
     try:
         if migrate:
-            await upgrade_to_head(db)
+            try:
+                await upgrade_to_head(db)
+            except Exception as exc:
+                reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+                raise StartupError(
+                    f"DATABASE_URL: the schema migration failed ({reason}); nothing was changed"
+                ) from exc
         logger.info("database %s ready", redact_url(settings.storage.resolved_database_url()))
         if clock is None:
             database_clock = DatabaseClock(db.server_time)

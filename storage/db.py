@@ -189,8 +189,15 @@ class SQLiteDatabase:
         except sqlite3.Error as exc:
             raise DatabaseUnavailableError(f"DATABASE_URL: cannot open the SQLite file {path} ({exc})") from exc
         readers: list[_Lane] = []
-        if path != ":memory:":  # an in-memory database is private to its one connection
-            readers = [await _Lane.open(path, begin="BEGIN") for _ in range(SQLITE_READERS)]
+        try:
+            if path != ":memory:":  # an in-memory database is private to its one connection
+                for _ in range(SQLITE_READERS):
+                    readers.append(await _Lane.open(path, begin="BEGIN"))
+        except BaseException as exc:
+            await asyncio.gather(*(lane.close() for lane in [writer, *readers]), return_exceptions=True)
+            if isinstance(exc, sqlite3.Error):
+                raise DatabaseUnavailableError(f"DATABASE_URL: cannot open the SQLite file {path} ({exc})") from exc
+            raise
         return cls(writer, readers or [writer])
 
     @property

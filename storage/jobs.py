@@ -17,7 +17,7 @@ from sqlalchemy.sql import Executable
 
 from storage.records import JobRecord, ScriptRecord, VersionRecord
 from storage.states import ACTIVE, JobStatus
-from storage.tables import jobs, scripts, users, versions
+from storage.tables import jobs, outbox, prompts, scripts, users, versions
 from storage.types import UTCDateTime
 from storage.upsert import Insert, PerDialect
 
@@ -147,6 +147,15 @@ def find_jobs_by_request(conn: Connection, request_keys: Collection[str]) -> dic
 
 def find_job_by_request(conn: Connection, request_key: str) -> JobRecord | None:
     return find_jobs_by_request(conn, [request_key]).get(request_key)
+
+
+def adopt_rows_of_no_bot(conn: Connection, bot_id: int) -> int:
+    """Give the rows written before keys named their bot (bot 0, migration 0002) to ``bot_id``: until then a
+    database served one bot, so they are its. Returns how many rows changed."""
+    changed = 0
+    for table in (scripts, jobs, prompts, outbox):
+        changed += conn.execute(update(table).where(table.c.bot_id == 0).values(bot_id=bot_id)).rowcount
+    return changed
 
 
 def set_user_blocked(conn: Connection, user_id: int, *, blocked: bool) -> None:

@@ -32,10 +32,12 @@ def recent_pipeline_ms(conn: Connection, *, limit: int) -> list[int]:
     return [int(ms) for ms in conn.execute(stmt).scalars()]
 
 
-def outbox_backlog(conn: Connection) -> tuple[int, datetime | None]:
-    """(pending notifications, when the oldest of them was created)."""
+def outbox_backlog(conn: Connection, bot_id: int | None = None) -> tuple[int, datetime | None]:
+    """(pending notifications, when the oldest of them was created): of one bot, or of all."""
     stmt = select(func.count(), func.min(outbox.c.created_at, type_=UTCDateTime())).where(
         outbox.c.status == OutboxStatus.PENDING
     )
+    if bot_id is not None:
+        stmt = stmt.where(outbox.c.bot_id == bot_id)
     pending, oldest = conn.execute(stmt).one()
     return int(pending), oldest

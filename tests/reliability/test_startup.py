@@ -203,3 +203,15 @@ async def test_bhiv_bot_run_never_loads_the_emulator(tmp_path: Path) -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")]
     assert "core.workers" in imported and "bot.app" in imported  # the run got as far as every role
     assert [name for name in imported if name.startswith("bot.emulator") or name == "bot.demo"] == []
+
+
+@pytest.mark.parametrize("base_url", ["closed-port", "http://[::1/bot"], ids=["unreachable", "malformed"])
+async def test_a_bot_api_that_cannot_be_reached_is_one_line_without_the_token(tmp_path: Path, base_url: str) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/bot" if base_url == "closed-port" else base_url
+    async with emulator() as emu:
+        code, err = await run_bot(emu, tmp_path, TELEGRAM_API_BASE_URL=url)
+        token = emu.token
+
+    assert code != 0
+    assert_one_line(err, "TELEGRAM_API_BASE_URL")
+    assert token.split(":")[1] not in err

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from storage import jobs as job_queries
+from storage import outbox as outbox_queries
 from storage.db import open_database
 from storage.migrate import upgrade_to, upgrade_to_head
 
@@ -30,6 +33,13 @@ def _old_rows(conn: Connection) -> None:
             ),
             {"id": job_id, "status": status, "error": error, "now": NOW},
         )
+    conn.execute(
+        text(
+            "INSERT INTO outbox (chat_id, kind, payload, job_id, dedupe_key, status, attempts, next_try_at, "
+            "created_at) VALUES (7, 'result', '{}', 'dddddddddd', 'result:dddddddddd', 'pending', 0, :now, :now)"
+        ),
+        {"now": NOW},
+    )
 
 
 async def test_rows_before_bot_scoped_keys_become_bot_zeros_with_failure_codes(tmp_path: Path) -> None:
@@ -52,3 +62,19 @@ async def test_rows_before_bot_scoped_keys_become_bot_zeros_with_failure_codes(t
     }
     assert bots == {(0,)}
     assert foreign_keys == 1  # on again after the migration
+
+
+async def test_the_first_bot_after_the_upgrade_takes_the_old_rows_and_sends_what_was_pending(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await upgrade_to(db, "0001")
+        await db.write(_old_rows)
+        await upgrade_to_head(db)
+        adopted = await db.write(job_queries.adopt_rows_of_no_bot, 4242)
+        again = await db.write(job_queries.adopt_rows_of_no_bot, 5151)  # a second bot takes nothing
+        due = await db.read(outbox_queries.due_heads, 4242, now=datetime.now(UTC), limit=10)
+    finally:
+        await db.close()
+
+    assert adopted == 1 + 4 + 1 and again == 0  # the script, the jobs, the pending result
+    assert [(row.kind, row.job_id) for row in due] == [("result", "dddddddddd")]
