@@ -89,7 +89,12 @@ def transition(
 
 
 def notification(job: JobRecord, kind: NotificationKind, event: JobEvent, now: datetime) -> NewNotification:
-    """One notification of ``job``'s chat, keyed so that the same event of the same attempt queues it once."""
+    """One notification of ``job``'s chat, keyed so that the same event of the same attempt queues it once.
+
+    A status edit is rendered when it is sent, so one waiting edit per job is enough: its key names only the
+    job, and a change of status while one waits queues nothing more (the outbox lets the key go when it takes
+    the edit to send it)."""
+    key = f"{kind}:{job.id}" if kind == N.JOB_STATUS else f"{kind}:{job.id}:{event}:{job.attempts}"
     return NewNotification(
         bot_id=job.bot_id,
         chat_id=job.chat_id,
@@ -97,5 +102,5 @@ def notification(job: JobRecord, kind: NotificationKind, event: JobEvent, now: d
         payload={},
         now=now,
         job_id=job.id,
-        dedupe_key=f"{kind}:{job.id}:{event}:{job.attempts}",
+        dedupe_key=key,
     )

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.engine import Connection
 
 from storage.records import OutboxRecord
@@ -114,7 +114,13 @@ _LEASE = (
             _earlier.c.id < outbox.c.id,
         ),
     )
-    .values(lease_expires_at=bindparam("b_until", type_=UTCDateTime()), attempts=outbox.c.attempts + 1)
+    .values(
+        lease_expires_at=bindparam("b_until", type_=UTCDateTime()),
+        attempts=outbox.c.attempts + 1,
+        # A status edit is keyed per job while it waits (one edit shows the job as it is when it is sent); once
+        # taken, its content is read, so the key is let go and the next change of status queues an edit anew.
+        dedupe_key=case((outbox.c.kind == NotificationKind.JOB_STATUS, None), else_=outbox.c.dedupe_key),
+    )
     .returning(*outbox.c)
 )
 _MARK_SENT = (

@@ -13,6 +13,7 @@ from core.errors import (
     DeliveryTransientError,
     RecipientGoneError,
 )
+from core.types import FailureCode, NotificationKind
 from storage.db import Database, open_database
 from storage.tables import jobs, outbox, users
 from tests.core.helpers import BOT_ID, CountingPipeline, Kit, job_settings, kit, submission
@@ -326,3 +327,23 @@ async def test_an_ack_whose_submitter_went_away_is_handed_to_the_loop(db: Databa
     assert [item.kind for item in sender.delivered] == ["ack", "ack"]
     assert sender.delivered[-1].job_id == later.job.id
     assert set(await statuses(db)) == {"sent"}
+
+
+async def test_one_status_edit_waits_per_job_and_a_change_after_it_is_taken_queues_another(db: Database) -> None:
+    jobs_service, delivery, sender = make(db)
+    job = (await jobs_service.intake.submit(submission(user_id=8))).job
+    await delivery.run_until_idle()  # the ack: the job's status edits now have a message to edit
+    claimed = await jobs_service.queue.claim("w")
+    assert claimed is not None
+    await jobs_service.queue.fail(claimed, "w", code=FailureCode.PIPELINE, reason="x", retryable=True)  # queued again
+
+    waiting = await jobs_service.count(outbox, outbox.c.kind == NotificationKind.JOB_STATUS)
+    await delivery.run_until_idle()
+    await jobs_service.cancel(job.id, 8)
+    await delivery.run_until_idle()
+
+    assert waiting == 1  # claimed, then queued again: one edit waits, to show the state when it is sent
+    # it found the ack showing "queued" already, so nothing was sent; the cancel, after it was taken, queued its own
+    assert await jobs_service.count(outbox, outbox.c.kind == NotificationKind.JOB_STATUS) == 2
+    assert sender.kinds(job.id) == ["ack", "job_status"]
+    assert [item.job_status for item in sender.delivered] == ["queued", "cancelled"]
