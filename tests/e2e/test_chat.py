@@ -212,9 +212,9 @@ async def test_a_note_after_skip_is_answered_and_a_second_low_tap_asks_no_second
         await (await kim.press(result.message_id, with_skip.callback_data[5]))
         improved = await kim.chat.wait_for(lambda m: is_result(m) and m.message_id != result.message_id, timeout_s=10)
         await kim.chat.wait_for(lambda m: is_document(m) and m.message_id > improved.message_id)  # its JSON too
-        mark = kim.chat.mark()
+        last = max(m.message_id for m in kim.chat.bot_messages)
         await kim.reply(prompt.message_id, "Too late, but: slower.")
-        answer = await kim.chat.wait_for(lambda m: m.text is not None, after=mark)
+        answer = await kim.chat.wait_for(lambda m: m.message_id > last)  # a new message, not an edit of an old one
 
     assert "Reply to my question above" in (again.text or "")
     assert sum(m.force_reply for m in kim.chat.bot_messages) == 1
