@@ -132,20 +132,16 @@ class Delivery:
         """A rolling pool: a chat's next notification starts as soon as its previous one is done, whatever
         the other chats are doing, so one slow chat never holds up the rest."""
         while True:
-            free = self.concurrency - len(self._in_flight)
             try:
                 started = await self._fill()
             except Exception:
                 logger.exception("outbox round failed; retrying")
                 started = 0
-            if started and started == free:  # the pool took all it asked for: more may be due
+            if started:
                 continue
-            # A chat's next notification follows in its own task (_deliver_chat); a task that ends matters to
-            # this loop only when the pool was full and a slot opens.
             waiter = asyncio.create_task(self.wakeups.wait_for_outbox(self.poll_interval_s))
-            full = len(self._in_flight) >= self.concurrency
             try:
-                await asyncio.wait({waiter, *(self._in_flight if full else ())}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({waiter, *self._in_flight}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
 
@@ -190,38 +186,23 @@ class Delivery:
             queue_position=submitted.ack.queue_position,
             payload={"reply_to": submitted.ack.reply_to},
         )
-        await self._deliver_chat(notification)
+        await self._deliver(notification)
         return True
 
     async def deliver_now(self, outbox_id: int) -> bool:
-        """Lease one notification and deliver it, then what follows it in its chat; False when somebody else
-        has it or it is done."""
+        """Lease one notification and deliver it; False when somebody else has it or it is done."""
         now = self.clock.now()
         notification = await self.db.write(_lease_and_load, outbox_id, now, now + timedelta(seconds=LEASE_S))
         if notification is None:
             return False
-        await self._deliver_chat(notification)
+        if self._nothing_to_show(notification):
+            await self.db.write(outbox_queries.mark_sent, [(notification.id, None)], now=self.clock.now())
+            return True
+        await self._deliver(notification)
         return True
 
-    async def _deliver_chat(self, notification: Notification | None) -> None:
-        """Deliver a leased notification, and then each next one of its chat that is due: the record of one
-        send and the lease of the next are one transaction, and the chat needs no round of the loop."""
-        while notification is not None:
-            if self._nothing_to_show(notification):
-                notification = await self._recorded(notification, None, shown=False)
-            else:
-                notification = await self._deliver(notification)
-
-    async def _recorded(
-        self, notification: Notification, message_id: int | None, *, shown: bool
-    ) -> Notification | None:
-        now = self.clock.now()
-        until = now + timedelta(seconds=LEASE_S)
-        return await self.db.write(_record_sent_and_take_next, self.bot_id, notification, message_id, shown, now, until)
-
-    async def _deliver(self, notification: Notification) -> Notification | None:
-        """Hand a leased notification to the sender, and record what came of it; the chat's next notification,
-        leased, when this one was sent and another is due."""
+    async def _deliver(self, notification: Notification) -> None:
+        """Hand a leased notification to the sender, and record what came of it."""
         kind = notification.kind
         try:
             message_id = await self.sender.deliver(notification)
@@ -240,8 +221,7 @@ class Delivery:
             await self._backoff(notification, exc)
         else:
             NOTIFICATIONS.labels(kind, "sent").inc()
-            return await self._recorded(notification, message_id, shown=True)
-        return None
+            await self.db.write(_record_sent, notification, message_id, self.clock.now())
 
     @staticmethod
     def _nothing_to_show(notification: Notification) -> bool:
@@ -328,23 +308,12 @@ def _load(conn: Connection, row: OutboxRecord) -> Notification:
     return Notification(row.id, row.chat_id, row.kind, row.attempts, row.created_at, job, version, position, data)
 
 
-def _record_sent_and_take_next(
-    conn: Connection,
-    bot_id: int,
-    notification: Notification,
-    message_id: int | None,
-    shown: bool,
-    now: datetime,
-    until: datetime,
-) -> Notification | None:
-    """Mark a send done the moment it returned (``shown``: it reached the chat, and what its job's ack shows
-    is now the job's status); then lease and read the chat's next due notification, if there is one."""
+def _record_sent(conn: Connection, notification: Notification, message_id: int | None, now: datetime) -> None:
+    """Mark a send done the moment it returned, and what its job's ack shows now."""
     outbox_queries.mark_sent(conn, [(notification.id, message_id)], now=now)
-    if shown and notification.job is not None and notification.kind in _TRACKS_ACK:
+    if notification.job is not None and notification.kind in _TRACKS_ACK:
         ack_id = message_id if notification.kind == NotificationKind.ACK else None
         job_queries.set_acks(conn, [(notification.job.id, ack_id, notification.job.status)])
-    next_id = outbox_queries.next_due_in_chat(conn, bot_id, notification.chat_id, now=now)
-    return _lease_and_load(conn, next_id, now, until) if next_id is not None else None
 
 
 def _chat_gone(conn: Connection, bot_id: int, chat_id: int, now: datetime) -> tuple[int, int]:

@@ -136,25 +136,6 @@ _MARK_SENT = (
 )
 
 
-_NEXT_IN_CHAT = (
-    select(outbox.c.id)
-    .where(
-        outbox.c.bot_id == bindparam("bot_id"),
-        outbox.c.chat_id == bindparam("chat_id"),
-        outbox.c.status == _PENDING,
-        outbox.c.next_try_at <= _NOW,
-        _FREE,
-    )
-    .order_by(outbox.c.id)
-    .limit(1)
-)
-
-
-def next_due_in_chat(conn: Connection, bot_id: int, chat_id: int, *, now: datetime) -> int | None:
-    """The id of the chat's oldest pending notification, if it is due and free (lease it to take it)."""
-    return conn.execute(_NEXT_IN_CHAT, {"bot_id": bot_id, "chat_id": chat_id, "now": now}).scalar_one_or_none()
-
-
 def due_heads(conn: Connection, bot_id: int, *, now: datetime, limit: int) -> list[OutboxRecord]:
     """The oldest pending notification of each of the bot's chats, if it is due and not leased: per-chat order
     is kept because a later one waits while an earlier one of its chat is pending."""

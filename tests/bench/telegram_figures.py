@@ -177,16 +177,17 @@ async def statements(bench: Bench) -> list[Figure]:
     await bench.emulator.reset()
     async with bhiv_bot(bench, bench.sqlite_url("statements"), paced=False) as app:
         db = app.bot_data[SERVICES_KEY].core.db
-        before = db.crossings
+        before, cpu_before_s = db.crossings, cpu_s()
         with counting_statements(db.sync_engines()) as counted:
             schedule = list(zip(poisson_offsets(n, 10.0, SEED), users, strict=True))
             await bench.emulator.send(schedule, SCRIPT)
             await bench.emulator.wait_for_sends(users, timeout_s=120.0, methods=["sendDocument"])
             await asyncio.sleep(0.5)  # the last records land
-        transactions = db.crossings - before
+        transactions, cpu_used_s = db.crossings - before, cpu_s() - cpu_before_s
     return [
         Figure("sql_statements_per_script", counted["n"] / n),
         Figure("sql_transactions_per_script", transactions / n),
+        Figure("cpu_ms_per_script_to_result", cpu_used_s * 1000 / n),
     ]
 
 
