@@ -30,10 +30,13 @@ class JobQueries:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def get_for_user(self, job_id: str, user_id: int) -> tuple[JobRecord, int | None]:
-        """The user's own job and its queue position (None unless queued); anyone else's is "not found"."""
+    async def get_for_user(
+        self, job_id: str, user_id: int, *, bot_id: int | None = None
+    ) -> tuple[JobRecord, int | None]:
+        """The user's own job (with ``bot_id``: made through that bot) and its queue position (None unless
+        queued); anyone else's, or another bot's, is "not found"."""
         canonical = normalize_job_id(job_id)
-        found = await self.db.read(_job_and_position, canonical, user_id) if canonical else None
+        found = await self.db.read(_job_and_position, canonical, user_id, bot_id) if canonical else None
         if found is None:
             raise JobNotFoundError(job_id)
         return found
@@ -60,9 +63,11 @@ class JobQueries:
         return await self.db.read(_backlog)
 
 
-def _job_and_position(conn: Connection, job_id: str, user_id: int) -> tuple[JobRecord, int | None] | None:
+def _job_and_position(
+    conn: Connection, job_id: str, user_id: int, bot_id: int | None
+) -> tuple[JobRecord, int | None] | None:
     job = job_queries.get_job(conn, job_id)
-    if job is None or job.user_id != user_id:
+    if job is None or job.user_id != user_id or (bot_id is not None and job.bot_id != bot_id):
         return None
     return job, job_queries.queue_position(conn, job)
 

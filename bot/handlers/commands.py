@@ -62,7 +62,7 @@ async def on_status(update: Update, context: BotContext) -> None:
         await message.reply_text(render_status(job, position), parse_mode=ParseMode.HTML)
         return
     try:
-        job, position = await context.services.queries.get_for_user(context.args[0], user.id)
+        job, position = await context.services.queries.get_for_user(context.args[0], user.id, bot_id=context.bot.id)
     except JobNotFoundError:
         await message.reply_text(_not_found(context.args[0]), parse_mode=ParseMode.HTML)
         return
@@ -87,7 +87,7 @@ async def on_cancel(update: Update, context: BotContext) -> None:
         await message.reply_text("You have nothing to cancel: no job is queued or running. /jobs lists yours.")
         return
     try:
-        job, _ = await context.services.queries.get_for_user(job_id, user.id)
+        job, _ = await context.services.queries.get_for_user(job_id, user.id, bot_id=context.bot.id)
         job = await context.services.queue.cancel(job)
     except JobNotFoundError:
         await message.reply_text(_not_found(job_id), parse_mode=ParseMode.HTML)

@@ -381,6 +381,9 @@ async def test_the_same_message_id_sent_to_two_bots_makes_two_jobs(db: Database)
     assert one.created and other.created and one.job.id != other.job.id
     assert not again.created and again.job.id == one.job.id
     assert [job.id for job in await first.queries.recent(1, 3)] == [one.job.id]
+    with pytest.raises(JobNotFoundError):  # /status and /cancel through one bot do not reach the other's jobs
+        await first.queries.get_for_user(other.job.id, 3, bot_id=1)
+    assert (await first.queries.get_for_user(one.job.id, 3, bot_id=1))[0].id == one.job.id
 
 
 async def test_submissions_made_while_a_batch_is_written_share_the_next_transaction(db: Database) -> None:
