@@ -199,7 +199,12 @@ class Intake:
         outcome = None if future.cancelled() else future.result()
         if isinstance(outcome, Submitted) and outcome.ack is not None and outcome.ack_outbox_id is not None:
             handed_back = asyncio.ensure_future(self.db.write(outbox_queries.release_lease, outcome.ack_outbox_id))
-            handed_back.add_done_callback(lambda _: self.wakeups.outbox_changed())
+            handed_back.add_done_callback(self._handed_back)
+
+    def _handed_back(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:  # the lease runs out instead (ACK_LEASE_S)
+            logger.warning("could not hand back an ack: %r", task.exception())
+        self.wakeups.outbox_changed()
 
     async def _submit_alone(self, request: Request) -> Submitted | Exception:
         try:
