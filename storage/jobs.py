@@ -19,7 +19,7 @@ from storage.records import JobRecord, ScriptRecord, VersionRecord
 from storage.states import ACTIVE, JobStatus
 from storage.tables import jobs, outbox, prompts, scripts, users, versions
 from storage.types import UTCDateTime
-from storage.upsert import Insert, PerDialect
+from storage.upsert import Insert, PerDialect, one_or_many
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +90,6 @@ _VERSION_FOR_JOB = select(versions).where(versions.c.job_id == bindparam("job_id
 # -- intake: several rows at once, each one statement for a whole batch ----------------------------------------
 
 
-def _one_or_many(rows: Sequence[Mapping[str, object]]) -> Mapping[str, object] | list[Mapping[str, object]]:
-    """One row as a single execution: a list, even of one, takes SQLAlchemy's slower executemany path."""
-    return rows[0] if len(rows) == 1 else list(rows)
-
-
 def upsert_users(conn: Connection, rows: Sequence[UserRow]) -> None:
     """Insert or refresh users; ``rows`` must not name a user twice."""
     params = [
@@ -108,18 +103,18 @@ def upsert_users(conn: Connection, rows: Sequence[UserRow]) -> None:
         }
         for row in rows
     ]
-    conn.execute(_UPSERT_USER(conn), _one_or_many(params))
+    conn.execute(_UPSERT_USER(conn), one_or_many(params))
 
 
 def insert_scripts(conn: Connection, rows: Sequence[Mapping[str, object]]) -> dict[tuple[int, int], int]:
     """Store scripts of one bot; returns their ids by (chat_id, message_id), their origin in that bot."""
-    result = conn.execute(_INSERT_SCRIPT, _one_or_many(rows))
+    result = conn.execute(_INSERT_SCRIPT, one_or_many(rows))
     return {(chat_id, message_id): script_id for script_id, chat_id, message_id in result}
 
 
 def insert_jobs(conn: Connection, rows: Sequence[Mapping[str, object]]) -> dict[str, JobRecord]:
     """Store jobs; returns them as stored, by id."""
-    result = conn.execute(_INSERT_JOB, _one_or_many(rows))
+    result = conn.execute(_INSERT_JOB, one_or_many(rows))
     return {record.id: record for record in map(JobRecord.from_row, result)}
 
 

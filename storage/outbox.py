@@ -14,7 +14,7 @@ from storage.records import OutboxRecord
 from storage.states import NotificationKind, OutboxStatus
 from storage.tables import outbox
 from storage.types import UTCDateTime
-from storage.upsert import PerDialect
+from storage.upsert import PerDialect, one_or_many
 
 _ENQUEUE_IGNORING = PerDialect(
     lambda insert: insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
@@ -52,8 +52,7 @@ def enqueue(conn: Connection, rows: Sequence[NewNotification]) -> None:
 def enqueue_many(conn: Connection, rows: Sequence[NewNotification]) -> dict[str, int]:
     """Add notifications in one statement; returns their ids by ``dedupe_key`` (each row must have a new one).
     A row with ``lease_until`` is added already leased: its caller delivers it at once."""
-    values = [_values(row) for row in rows]
-    result = conn.execute(_INSERT_MANY, values[0] if len(values) == 1 else values)
+    result = conn.execute(_INSERT_MANY, one_or_many([_values(row) for row in rows]))
     return {dedupe_key: outbox_id for outbox_id, dedupe_key in result}
 
 
@@ -81,6 +80,13 @@ def chats_with_pending(conn: Connection, bot_id: int, chat_ids: Collection[int])
 
 
 _earlier = outbox.alias("earlier")
+# nothing earlier of the same chat is pending: a chat's notifications leave in order
+_FIRST_IN_CHAT = ~exists().where(
+    _earlier.c.bot_id == outbox.c.bot_id,
+    _earlier.c.chat_id == outbox.c.chat_id,
+    _earlier.c.status == _PENDING,
+    _earlier.c.id < outbox.c.id,
+)
 _NOW = bindparam("now", type_=UTCDateTime())
 _FREE = or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < _NOW)
 _DUE_HEADS = (
@@ -90,29 +96,18 @@ _DUE_HEADS = (
         outbox.c.status == _PENDING,
         outbox.c.next_try_at <= _NOW,
         _FREE,
-        ~exists().where(
-            _earlier.c.bot_id == outbox.c.bot_id,
-            _earlier.c.chat_id == outbox.c.chat_id,
-            _earlier.c.status == _PENDING,
-            _earlier.c.id < outbox.c.id,
-        ),
+        _FIRST_IN_CHAT,
     )
     .order_by(outbox.c.id)
     .limit(bindparam("limit"))
 )
-_target = outbox.alias("target")
 _LEASE = (
     update(outbox)
     .where(
         outbox.c.id == bindparam("b_id"),
         outbox.c.status == _PENDING,
         _FREE,
-        ~exists().where(  # order per chat holds for an eager delivery too
-            _earlier.c.bot_id == outbox.c.bot_id,
-            _earlier.c.chat_id == outbox.c.chat_id,
-            _earlier.c.status == _PENDING,
-            _earlier.c.id < outbox.c.id,
-        ),
+        _FIRST_IN_CHAT,  # order per chat holds for an eager delivery too
     )
     .values(
         lease_expires_at=bindparam("b_until", type_=UTCDateTime()),

@@ -6,7 +6,7 @@ fresh cache key); the hot queries are built once per dialect with bind parameter
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,3 +31,8 @@ class PerDialect:
 
     def __call__(self, conn: Connection) -> Executable:
         return self._statements[conn.dialect.name]
+
+
+def one_or_many(rows: Sequence[Mapping[str, object]]) -> Mapping[str, object] | list[Mapping[str, object]]:
+    """One row as a single execution: a list, even of one, takes SQLAlchemy's slower executemany path."""
+    return rows[0] if len(rows) == 1 else list(rows)
