@@ -146,7 +146,7 @@ async def serve(telegram: TelegramSettings, settings: CoreSettings, *, roles: fr
     application = create_application(telegram, settings, roles=roles)
     async with running(application, webhook=webhook):
         if webhook is None:
-            logger.info("long polling %s", urlsplit(telegram.telegram_api_base_url).netloc)
+            logger.info("long polling %s", _host_of(telegram.telegram_api_base_url))
         else:
             logger.info("webhook mode on %s:%s", webhook.listen, webhook.port)
         await stop.wait()

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from core.clock import Clock
+from core.delivery import LEASE_S as SEND_LEASE_S
 from core.errors import Quota, QuotaExceededError
 from core.events import ON_SUBMIT, JobEvent, notification
 from core.ids import new_job_id
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 MAX_BATCH = 64  # requests in one group commit
-ACK_LEASE_S = 600.0  # an ack leased to its submitter: longer than one send can take (see core.delivery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +202,7 @@ class Intake:
             handed_back.add_done_callback(self._handed_back)
 
     def _handed_back(self, task: asyncio.Future[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:  # the lease runs out instead (ACK_LEASE_S)
+        if not task.cancelled() and task.exception() is not None:  # the lease runs out instead (SEND_LEASE_S)
             logger.warning("could not hand back an ack: %r", task.exception())
         self.wakeups.outbox_changed()
 
@@ -284,7 +284,7 @@ def _insert(conn: Connection, requests: Sequence[Request], now: datetime) -> lis
         for bot_id in {job.bot_id for job in jobs}
         for chat_id in outbox_queries.chats_with_pending(conn, bot_id, {j.chat_id for j in jobs if j.bot_id == bot_id})
     }
-    lease_until = now + timedelta(seconds=ACK_LEASE_S)
+    lease_until = now + timedelta(seconds=SEND_LEASE_S)  # the delivery loop's own lease
     acks = []
     for job, request in zip(jobs, requests, strict=True):
         leased = request.take_ack and (job.bot_id, job.chat_id) not in busy
