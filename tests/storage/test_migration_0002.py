@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
-from storage.db import open_database
+from storage.db import Database, open_database
 from storage.migrate import upgrade_to, upgrade_to_head
 
 NOW = "2026-11-30 12:00:00.000000"
@@ -42,12 +42,22 @@ def _old_rows(conn: Connection) -> None:
     )
 
 
-async def test_rows_before_bot_scoped_keys_become_bot_zeros_with_failure_codes(tmp_path: Path) -> None:
+async def _upgraded_old_database(tmp_path: Path) -> Database:
+    """A SQLite file filled at revision 0001, then brought to the head."""
     db = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     try:
         await upgrade_to(db, "0001")
         await db.write(_old_rows)
         await upgrade_to_head(db)
+    except BaseException:
+        await db.close()  # its threads would keep the test run from exiting
+        raise
+    return db
+
+
+async def test_rows_before_bot_scoped_keys_become_bot_zeros_with_failure_codes(tmp_path: Path) -> None:
+    db = await _upgraded_old_database(tmp_path)
+    try:
         jobs = await db.read(lambda c: dict(c.execute(text("SELECT id, error FROM jobs")).all()))
         bots = await db.read(lambda c: set(c.execute(text("SELECT bot_id FROM scripts UNION SELECT bot_id FROM jobs"))))
         foreign_keys = await db.write(lambda c: c.exec_driver_sql("PRAGMA foreign_keys").scalar_one())
@@ -65,11 +75,8 @@ async def test_rows_before_bot_scoped_keys_become_bot_zeros_with_failure_codes(t
 
 
 async def test_the_first_bot_after_the_upgrade_takes_the_old_rows_and_sends_what_was_pending(tmp_path: Path) -> None:
-    db = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    db = await _upgraded_old_database(tmp_path)
     try:
-        await upgrade_to(db, "0001")
-        await db.write(_old_rows)
-        await upgrade_to_head(db)
         adopted = await db.write(job_queries.adopt_rows_of_no_bot, 4242)
         again = await db.write(job_queries.adopt_rows_of_no_bot, 5151)  # a second bot takes nothing
         due = await db.read(outbox_queries.due_heads, 4242, now=datetime.now(UTC), limit=10)
