@@ -1,6 +1,7 @@
 """The composition root: the roles a command asks for, started in order and stopped in reverse.
 
-    receive   python-telegram-bot's Application and its handlers, with this bot's intake and feedback
+    receive   the inbox (bot.updates): updates stored before they are confirmed, then handled by
+              python-telegram-bot's Application and its handlers, with this bot's intake and feedback
     send      this bot's outbox delivery, through TelegramSender
     work      the worker pool (core.workers), unless WORKER_CONCURRENCY=0
 
@@ -15,7 +16,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
@@ -28,9 +28,10 @@ from bot.ops import OpsServer
 from bot.sender import TelegramSender
 from bot.settings import TelegramSettings
 from bot.throttle import UserThrottle
+from bot.updates import Poller, Updates, describe
+from bot.webhook import WebhookServer
 from core import health
 from core.clock import Clock
-from core.errors import StartupError
 from core.health import Health
 from core.services import CoreSettings, Role, open_core
 
@@ -68,8 +69,10 @@ def create_application(
         await services.adopt_rows_of_no_bot(bot_id)
         intake = services.intake(bot_id)
         delivery = services.delivery(TelegramSender(application.bot), bot_id=bot_id)
+        updates = Updates(application, services.inbox(bot_id, describe), concurrency=telegram.concurrent_updates)
         application.bot_data[SERVICES_KEY] = BotServices(
             core=services,
+            updates=updates,
             intake=intake,
             feedback=services.feedback(intake),
             delivery=delivery,
@@ -106,6 +109,7 @@ def create_application(
         .base_file_url(telegram.telegram_api_file_url)
         .request(requests[0])
         .get_updates_request(requests[1])
+        .updater(None)  # bot.updates fetches: an update is stored before it is confirmed
         .rate_limiter(
             AIORateLimiter(
                 overall_max_rate=telegram.telegram_max_sends_per_s,
@@ -113,7 +117,6 @@ def create_application(
                 max_retries=telegram.telegram_max_retries,
             )
         )
-        .concurrent_updates(telegram.concurrent_updates)
         .context_types(ContextTypes(context=BotContext))
         .post_init(post_init)
         .post_stop(post_stop)
@@ -139,8 +142,10 @@ async def running(
     webhook: Webhook | None = None,
     poll_timeout_s: int = 10,
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    """Run the bot inside an existing event loop (``bhiv-bot run``, the demo, tests): what run_polling and
-    run_webhook do, without owning the loop or the signals. Whatever fails on the way up is unwound."""
+    """Run the bot inside an existing event loop (``bhiv-bot run``, the demo, tests): start every role, replay
+    what a previous run stored and left unhandled, then take updates by long polling or the webhook. It stops
+    in reverse: no new updates, handlings under way finish, then the roles. Whatever fails on the way up is
+    unwound."""
     try:
         await application.initialize()  # getMe: a refused token fails here
     except BaseException:
@@ -149,43 +154,32 @@ async def running(
         raise
     try:
         started = False
-        try:
+        async with contextlib.AsyncExitStack() as stack:
             if application.post_init:
                 await application.post_init(application)
             started = True
             await application.start()
-            updater = application.updater
-            assert updater is not None
+            stack.push_async_callback(application.stop)
+            updates: Updates = application.bot_data[SERVICES_KEY].updates
+            await updates.start()
+            stack.push_async_callback(updates.stop)
             if webhook is None:
-                await updater.start_polling(poll_interval=0.0, timeout=poll_timeout_s, allowed_updates=Update.ALL_TYPES)
+                await application.bot.delete_webhook()  # getUpdates is refused while a webhook is set
+                source: Poller | WebhookServer = Poller(application, updates, timeout_s=poll_timeout_s)
+                await source.start()
             else:
-                await _start_webhook(application, webhook)
+                source = WebhookServer(
+                    updates, url=webhook.url, secret=webhook.secret, listen=webhook.listen, port=webhook.port
+                )
+                await source.start()
+                await application.bot.set_webhook(
+                    webhook.url, secret_token=webhook.secret, allowed_updates=Update.ALL_TYPES
+                )
+            stack.push_async_callback(source.stop)
             yield application
-        finally:
-            updater = application.updater
-            if updater is not None and updater.running:
-                await updater.stop()
-            if application.running:
-                await application.stop()
+    finally:
+        try:
             if started and application.post_stop:
                 await application.post_stop(application)
-    finally:
-        await application.shutdown()
-
-
-async def _start_webhook(application: Application, webhook: Webhook) -> None:  # type: ignore[type-arg]
-    assert application.updater is not None
-    try:
-        await application.updater.start_webhook(
-            listen=webhook.listen,
-            port=webhook.port,
-            url_path=urlsplit(webhook.url).path.lstrip("/"),
-            webhook_url=webhook.url,
-            secret_token=webhook.secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    except OSError as exc:
-        raise StartupError(
-            f"WEBHOOK_PORT: cannot listen on {webhook.listen}:{webhook.port} ({exc.strerror or exc}); "
-            "set WEBHOOK_PORT to a free port"
-        ) from exc
+        finally:
+            await application.shutdown()

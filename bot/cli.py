@@ -22,6 +22,7 @@ from bot.app import Webhook, create_application, running
 from bot.logs import configure_logging
 from bot.settings import TelegramSettings
 from bot.texts import rejection_text
+from core import failpoints
 from core.errors import BhivError, ScriptRejectedError
 from core.scripts import clean_script, decode_script
 from core.services import CoreSettings, Role, create_pipeline, migrate_database
@@ -38,6 +39,7 @@ SETUP_HINT = (
 def main(argv: list[str] | None = None) -> int:
     # python-telegram-bot 22: durations such as RetryAfter.retry_after as timedelta (the coming default).
     os.environ.setdefault("PTB_TIMEDELTA", "true")
+    failpoints.arm_from_env()  # crash tests only: docs/RELIABILITY.md
     parser = argparse.ArgumentParser(prog="bhiv-bot", description="Turn short video scripts into storyboards.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="start the bot: long polling, or a webhook when WEBHOOK_URL is set")

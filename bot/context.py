@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram.ext import CallbackContext, ExtBot
 
-from bot.locks import KeyedLocks
 from bot.ops import OpsServer
 from bot.settings import TelegramSettings
 from bot.throttle import UserThrottle
+from bot.updates import Updates
 from core.delivery import Delivery
 from core.feedback import FeedbackService
 from core.intake import Intake
@@ -23,16 +23,16 @@ SERVICES_KEY = "bhiv_services"
 
 @dataclass
 class BotServices:
-    """What the receive role's handlers use: this bot's intake and feedback, the queries, and its sender."""
+    """What the receive role's handlers use: this bot's inbox, intake and feedback, the queries, its sender."""
 
     core: Core
+    updates: Updates
     intake: Intake
     feedback: FeedbackService
     delivery: Delivery
     telegram: TelegramSettings
     throttle: UserThrottle
     ops: OpsServer | None = None  # /healthz and /metrics, when enabled
-    press_locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @property
     def queries(self) -> JobQueries:

@@ -13,6 +13,7 @@ repeat at most the one message that was in flight. The retry policy sits with th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
+from core import failpoints
 from core.clock import Clock
 from core.errors import (
     DeliveryRejectedError,
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 # Longer than any one send can take (python-telegram-bot's rate limiter may wait out a few 429s inside it);
 # only this process sends, so the lease only keeps the loop from starting a notification twice.
 LEASE_S = 600.0
+ACK_ORDER_WAIT_S = 10.0  # how long a chat's next reply waits for an ack queued behind other notifications
 KEEP_TRYING_S = 24 * 3600.0  # results and acks are retried through transient errors for this long
 MAX_BACKOFF_S = 300.0
 
@@ -96,6 +99,7 @@ class Delivery:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[bool]] = set()
         self._in_flight_ids: set[int] = set()
+        self._done_waiters: dict[int, asyncio.Event] = {}  # outbox id -> set once it is sent or given up
 
     @property
     def running(self) -> bool:
@@ -168,13 +172,23 @@ class Delivery:
         finally:
             self._in_flight_ids.discard(outbox_id)
 
-    async def deliver_ack(self, submitted: Submitted) -> bool:
-        """Deliver a just-submitted job's ack: at once when submit() leased it already (no read needed),
-        otherwise as deliver_now does."""
+    async def deliver_ack(self, submitted: Submitted, *, wait_s: float = ACK_ORDER_WAIT_S) -> bool:
+        """Deliver a just-submitted job's ack: at once when submit() leased it already (no read needed), else
+        as deliver_now does. An ack that must wait its turn behind other notifications of its chat is waited for
+        (up to ``wait_s``, while this process delivers), so the chat's next reply cannot overtake it."""
         if submitted.ack_outbox_id is None:
             return False
         if submitted.ack is None:
-            return await self.deliver_now(submitted.ack_outbox_id)
+            done = self._done_waiters.setdefault(submitted.ack_outbox_id, asyncio.Event())
+            try:
+                if await self.deliver_now(submitted.ack_outbox_id):
+                    return True
+                if self.running:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(done.wait(), wait_s)
+                return False
+            finally:
+                self._done_waiters.pop(submitted.ack_outbox_id, None)
         job = submitted.job
         notification = Notification(
             submitted.ack_outbox_id,
@@ -203,6 +217,14 @@ class Delivery:
 
     async def _deliver(self, notification: Notification) -> None:
         """Hand a leased notification to the sender, and record what came of it."""
+        try:
+            await self._deliver_and_record(notification)
+        finally:
+            done = self._done_waiters.get(notification.id)
+            if done is not None:
+                done.set()
+
+    async def _deliver_and_record(self, notification: Notification) -> None:
         kind = notification.kind
         try:
             message_id = await self.sender.deliver(notification)
@@ -221,6 +243,7 @@ class Delivery:
             await self._backoff(notification, exc)
         else:
             NOTIFICATIONS.labels(kind, "sent").inc()
+            failpoints.reached(f"delivery.sent.{kind}")  # sent, not yet recorded: the window of a duplicate
             await self.db.write(_record_sent, notification, message_id, self.clock.now())
 
     @staticmethod

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from storage.errors import is_transient as _storage_is_transient
+
 
 class BhivError(Exception):
     """Root of bhiv-bot's own errors."""
@@ -129,3 +131,8 @@ class RecipientGoneError(DeliveryError):
 
 class DeliveryRejectedError(DeliveryError):
     """The platform refused this payload (a 400): retrying the same payload cannot help."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying again later may succeed where this failed: the database went away, or was busy."""
+    return _storage_is_transient(exc)

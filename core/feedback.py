@@ -112,7 +112,15 @@ class FeedbackService:
         """The newest prompt of the user's own feedback (for Skip), or None."""
         return await self.db.read(_latest_prompt, user_id, feedback_id)
 
-    async def improve(self, prompt: Prompt, *, comment: str | None, chat_id: int, reply_to: int | None) -> Submitted:
+    async def improve(
+        self,
+        prompt: Prompt,
+        *,
+        comment: str | None,
+        chat_id: int,
+        reply_to: int | None,
+        update_ids: tuple[int, ...] = (),
+    ) -> Submitted:
         """Store the comment (None for Skip) with its sentiment, and queue the improved version: once per prompt."""
         if prompt.answered_by is not None:
             return Submitted(prompt.answered_by, False, None)
@@ -138,6 +146,7 @@ class FeedbackService:
             chat_id=chat_id,
             request_key=improve_key(prompt.record),
             reply_to=reply_to,
+            update_ids=update_ids,
         )
 
     async def stats(self) -> Stats:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from core import failpoints
 from core.clock import Clock
 from core.delivery import LEASE_S as SEND_LEASE_S
 from core.errors import Quota, QuotaExceededError
@@ -32,6 +33,7 @@ from core.scripts import clean_script
 from core.settings import JobSettings
 from core.types import Author, LeasedAck, ScriptSubmission, Submitted, VersionRecord
 from core.wakeups import Wakeups
+from storage import inbox as inbox_queries
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
 from storage.db import Database
@@ -59,6 +61,7 @@ class Request:
     script_id: int | None = None  # the script to improve
     parent_version_id: int | None = None
     feedback_id: int | None = None
+    update_ids: tuple[int, ...] = ()  # the inbox updates this request handles: marked in its transaction
 
 
 def message_key(bot_id: int, chat_id: int, message_id: int) -> str:
@@ -92,6 +95,7 @@ class Intake:
             request_key=message_key(bot_id, submission.chat_id, submission.message_id),
             reply_to=submission.message_id,
             take_ack=take_ack,
+            update_ids=submission.update_ids,
             author=author,
             script={
                 "bot_id": bot_id,
@@ -126,6 +130,7 @@ class Intake:
         chat_id: int,
         request_key: str,
         reply_to: int | None,
+        update_ids: tuple[int, ...] = (),
     ) -> Submitted:
         """Queue an improved version of ``version`` driven by the feedback row (rating and comment), once per
         ``request_key`` (two taps racing get the first one's job)."""
@@ -139,6 +144,7 @@ class Intake:
             script_id=version.script_id,
             parent_version_id=version.id,
             feedback_id=feedback_id,
+            update_ids=update_ids,
         )
         outcome = await self._submit_one(request)
         if isinstance(outcome, Exception):
@@ -221,7 +227,24 @@ class Intake:
         conn: Connection, requests: Sequence[Request], now: datetime, settings: JobSettings
     ) -> list[Submitted | Exception]:
         """Requests stored before return their first job; then quotas (a refused request writes nothing); then
-        users, scripts, jobs and acks: one statement each for the whole batch."""
+        users, scripts, jobs and acks: one statement each for the whole batch. The inbox updates of every
+        request that got its job (new or stored before) are marked handled with it."""
+        outcomes = Intake._store_requests(conn, requests, now, settings)
+        for bot_id in {r.bot_id for r in requests}:
+            handled = [
+                update_id
+                for r, outcome in zip(requests, outcomes, strict=True)
+                if r.bot_id == bot_id and isinstance(outcome, Submitted)
+                for update_id in r.update_ids
+            ]
+            inbox_queries.mark_handled(conn, bot_id, handled, now=now)
+        failpoints.reached("intake.stored.uncommitted")
+        return outcomes
+
+    @staticmethod
+    def _store_requests(
+        conn: Connection, requests: Sequence[Request], now: datetime, settings: JobSettings
+    ) -> list[Submitted | Exception]:
         stored_before = job_queries.find_jobs_by_request(conn, {r.request_key for r in requests})
         first_of: dict[str, int] = {}  # request key -> the index of its first request in this batch
         fresh = [

@@ -25,3 +25,9 @@ OUTBOX_PENDING = Gauge("bhiv_outbox_pending", "Notifications waiting to be deliv
 OUTBOX_LAG_SECONDS = Gauge("bhiv_outbox_lag_seconds", "Age of the oldest undelivered notification")
 NOTIFICATIONS = Counter("bhiv_notifications_total", "Delivery outcomes", ["kind", "outcome"])
 TELEGRAM_ERRORS = Counter("bhiv_telegram_errors_total", "Errors from the Bot API, by kind", ["kind"])
+UPDATES = Counter(
+    "bhiv_updates_total",
+    "Telegram updates by what became of them: stored, resent (stored before), replayed, joined, retried, "
+    "handled, given_up",
+    ["outcome"],
+)

@@ -18,6 +18,7 @@ from core.clock import Clock, DatabaseClock
 from core.delivery import Delivery, Sender
 from core.errors import StartupError
 from core.feedback import FeedbackService
+from core.inbox import Describe, Inbox
 from core.intake import Intake
 from core.lm import LMClient
 from core.pipeline import Pipeline
@@ -73,6 +74,15 @@ class Core:
 
     def intake(self, bot_id: int) -> Intake:
         return Intake(self.db, self.settings.jobs, bot_id=bot_id, clock=self.clock, wakeups=self.wakeups)
+
+    def inbox(self, bot_id: int, describe: Describe) -> Inbox:
+        return Inbox(
+            self.db,
+            bot_id=bot_id,
+            clock=self.clock,
+            describe=describe,
+            retention_days=self.settings.storage.inbox_retention_days,
+        )
 
     def feedback(self, intake: Intake) -> FeedbackService:
         return FeedbackService(self.db, intake, clock=self.clock)

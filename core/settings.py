@@ -24,6 +24,7 @@ class StorageSettings(BaseSettings):
 
     database_url: str | None = None
     data_dir: Path = Path("data")
+    inbox_retention_days: float = Field(default=7.0, gt=0)  # handled updates are deleted after this
 
     def resolved_database_url(self) -> str:
         """``DATABASE_URL``, or a SQLite file in ``DATA_DIR`` (created when missing)."""

@@ -45,6 +45,7 @@ class ScriptSubmission:
     text: str
     source: Literal["text", "document"] = "text"
     file_name: str | None = None
+    update_ids: tuple[int, ...] = ()  # the inbox updates it came in (several for a long paste)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,3 +23,15 @@ class DriverMissingError(DatabaseError):
 
 class DatabaseUnavailableError(DatabaseError):
     pass
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that may pass by itself (the database restarted, went away for a moment, or was busy), not a
+    statement that can never succeed."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, DatabaseUnavailableError | sa_exc.TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return False

@@ -8,6 +8,7 @@ feedback               one rating (and comment) per user and version
 feedback_prompts       the bot's "what should change?" messages, to match replies to
 video_metadata         rendered videos (empty until a render stage exists)
 outbox                 notifications waiting to reach a chat
+inbox                  updates as Telegram sent them, stored before they are confirmed
 """
 
 from __future__ import annotations
@@ -175,6 +176,27 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=_ts())
     sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class InboxUpdate(SQLModel, table=True):
+    """One update as Telegram sent it, stored before it is confirmed (the next getUpdates offset, or the webhook's
+    200), so a crash loses none; handled ones are pruned after INBOX_RETENTION_DAYS."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("bot_id", "update_id", name="uq_inbox_update"),
+        # the unhandled updates in order (handled_at IS NULL), and the handled ones by age, for pruning
+        Index("ix_inbox_handled", "bot_id", "handled_at", "update_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    bot_id: int = Field(sa_column=_bigint())
+    update_id: int = Field(sa_column=_bigint())
+    chat_id: int | None = Field(default=None, sa_column=_bigint(nullable=True))  # None: an update of no chat
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # the update's JSON, as received
+    received_at: datetime = Field(sa_column=_ts())
+    replays: int = Field(default=0)  # starts that found it unhandled: one that kills the bot each time is dropped
+    handled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 metadata = SQLModel.metadata

@@ -123,3 +123,15 @@ class OutboxRecord(_FromRow):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRecord(_FromRow):
+    id: int
+    bot_id: int
+    update_id: int
+    chat_id: int | None
+    payload: str
+    received_at: datetime
+    replays: int
+    handled_at: datetime | None

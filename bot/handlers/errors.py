@@ -7,7 +7,8 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.context import BotContext
+from bot.context import SERVICES_KEY, BotContext
+from core.errors import is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,12 @@ async def on_error(update: object, context: BotContext) -> None:
     if isinstance(update, Update):
         user_id = update.effective_user.id if update.effective_user else None
         chat_id = update.effective_chat.id if update.effective_chat else None
+        services = context.application.bot_data.get(SERVICES_KEY)
+        transient = context.error is not None and is_transient(context.error)
+        if transient and services is not None and services.updates.try_again_later(update):
+            # the update is stored: it is handled again in a moment, and the user need not hear of this
+            logger.warning("update %s (chat %s) met %r; trying it again", update.update_id, chat_id, context.error)
+            return
     logger.error(
         "error handling update (user %s, chat %s): %r", user_id, chat_id, context.error, exc_info=context.error
     )

@@ -24,12 +24,11 @@ NOT_YOURS = "That storyboard isn't yours to rate."
 
 
 async def on_callback(update: Update, context: BotContext) -> None:
+    """A press. Updates of one chat are handled one at a time (bot.updates), so a second tap waits for the first
+    to finish (its prompt recorded, its keyboard drawn) instead of racing it."""
     query = update.callback_query
     assert query is not None
-    # One press of a user at a time: a second tap waits for the first to finish (its prompt recorded, its
-    # keyboard drawn) instead of racing it; other users are not held up.
-    async with context.services.press_locks.hold(query.from_user.id):
-        await _on_press(query, context)
+    await _on_press(update, query, context)
 
 
 class _Answer:
@@ -44,14 +43,14 @@ class _Answer:
         self.done = True
 
 
-async def _on_press(query: CallbackQuery, context: BotContext) -> None:
+async def _on_press(update: Update, query: CallbackQuery, context: BotContext) -> None:
     answer = _Answer(query)
     try:
         parsed = parse_callback(query.data)
         if isinstance(parsed, RateCallback):
             await _rate(query, answer, context, parsed)
         elif isinstance(parsed, SkipCallback):
-            await _skip(query, answer, context, parsed)
+            await _skip(update, query, answer, context, parsed)
         else:
             await answer(STALE)
     finally:
@@ -93,7 +92,9 @@ async def _rate(query: CallbackQuery, answer: _Answer, context: BotContext, pres
         await _show_keyboard(message, rated.version.id, chosen=pressed.rating, skip_feedback_id=skip_id)
 
 
-async def _skip(query: CallbackQuery, answer: _Answer, context: BotContext, pressed: SkipCallback) -> None:
+async def _skip(
+    update: Update, query: CallbackQuery, answer: _Answer, context: BotContext, pressed: SkipCallback
+) -> None:
     prompt = await context.services.feedback.latest_prompt(user_id=query.from_user.id, feedback_id=pressed.feedback_id)
     if prompt is None:
         await answer(NOT_YOURS)
@@ -103,7 +104,7 @@ async def _skip(query: CallbackQuery, answer: _Answer, context: BotContext, pres
         return
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat_id if message is not None else query.from_user.id
-    submitted = await _improve(context, prompt, comment=None, chat_id=chat_id, reply_to=None)
+    submitted = await _improve(update, context, prompt, comment=None, chat_id=chat_id, reply_to=None)
     if isinstance(submitted, str):
         await answer(submitted)
         return
@@ -120,16 +121,16 @@ async def take_comment(update: Update, context: BotContext) -> bool:
     if message is None or user is None or message.text is None:
         return False
     feedback = context.services.feedback
-    # A press being handled may be asking its question right now: wait for it, so the question is on record.
-    async with context.services.press_locks.hold(user.id):
-        if message.reply_to_message is not None:
-            prompt = await feedback.find_prompt(
-                user_id=user.id, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
-            )
-        elif "\n" not in message.text.strip() and len(message.text) <= MAX_COMMENT_CHARS:
-            prompt = await feedback.waiting_prompt(user_id=user.id, chat_id=message.chat_id)
-        else:
-            prompt = None
+    # A press before this message has been handled whole (one chat's updates go one at a time), so the
+    # question it asked is on record.
+    if message.reply_to_message is not None:
+        prompt = await feedback.find_prompt(
+            user_id=user.id, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+        )
+    elif "\n" not in message.text.strip() and len(message.text) <= MAX_COMMENT_CHARS:
+        prompt = await feedback.waiting_prompt(user_id=user.id, chat_id=message.chat_id)
+    else:
+        prompt = None
     if prompt is None:
         return False
     if prompt.answered_by is not None:
@@ -140,7 +141,7 @@ async def take_comment(update: Update, context: BotContext) -> bool:
         )
         return True
     submitted = await _improve(
-        context, prompt, comment=message.text, chat_id=message.chat_id, reply_to=message.message_id
+        update, context, prompt, comment=message.text, chat_id=message.chat_id, reply_to=message.message_id
     )
     if isinstance(submitted, str):
         await message.reply_text(submitted)
@@ -148,12 +149,18 @@ async def take_comment(update: Update, context: BotContext) -> bool:
 
 
 async def _improve(
-    context: BotContext, prompt: Prompt, *, comment: str | None, chat_id: int, reply_to: int | None
+    update: Update, context: BotContext, prompt: Prompt, *, comment: str | None, chat_id: int, reply_to: int | None
 ) -> Submitted | str:
     """Queue the improvement and deliver its ack; a message for the user instead when it cannot be queued."""
     services = context.services
     try:
-        submitted = await services.feedback.improve(prompt, comment=comment, chat_id=chat_id, reply_to=reply_to)
+        submitted = await services.feedback.improve(
+            prompt,
+            comment=comment,
+            chat_id=chat_id,
+            reply_to=reply_to,
+            update_ids=services.updates.update_ids_of(update),
+        )
     except (ScriptRejectedError, QuotaExceededError) as exc:
         return refusal_text(exc)
     except JobNotFoundError:

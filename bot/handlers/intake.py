@@ -118,6 +118,7 @@ async def submit(update: Update, context: BotContext, text: str, *, source: str,
                 text=text,
                 source="document" if source == "document" else "text",
                 file_name=file_name,
+                update_ids=services.updates.update_ids_of(update),
             ),
             take_ack=True,
         )
