@@ -183,6 +183,7 @@ class Dispatcher:
         self._lanes: dict[tuple[str, int], _Lane] = {}
         self._known: set[int] = set()  # fed and not yet marked handled
         self._to_mark: set[int] = set()
+        self._marked_while_scanning: set[int] | None = None  # a scan's rows may predate these marks
         self._marker: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._accepting = True
@@ -326,15 +327,27 @@ class Dispatcher:
                 await asyncio.sleep(MARK_RETRY_S)
                 continue
             self._known -= batch
+            if self._marked_while_scanning is not None:
+                self._marked_while_scanning |= batch
 
     async def _rescan_forever(self) -> None:
         """The safety net: a stored update that nobody holds (its handling was lost to a bug) is fed again."""
         while True:
             await asyncio.sleep(RESCAN_S)
+            self._marked_while_scanning = set()
             try:
-                self.feed(await self.inbox.unhandled(older_than_s=RESCAN_S))
+                found = await self.inbox.unhandled(older_than_s=RESCAN_S)
+                marked, self._marked_while_scanning = self._marked_while_scanning, None
+                lost = [
+                    entry for entry in found if entry.update_id not in marked and entry.update_id not in self._known
+                ]
+                if lost:
+                    logger.warning("%d stored update(s) were held by nobody; handling them now", len(lost))
+                    self.feed(lost)
             except Exception as exc:
                 logger.warning("could not look for unhandled updates: %r", exc)
+            finally:
+                self._marked_while_scanning = None
 
     async def _prune_forever(self) -> None:
         while True:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.emulator.errors import GET_UPDATES_CONFLICT
@@ -14,6 +15,7 @@ from bot.emulator.errors import GET_UPDATES_CONFLICT
 logger = logging.getLogger(__name__)
 
 JSONDict = dict[str, object]
+Observer = Callable[[list[JSONDict]], None]
 
 # Sent unless allowed_updates names them (Bot API: "all update types except chat_member, message_reaction, and
 # message_reaction_count").
@@ -37,6 +39,10 @@ class UpdateQueue:
         self.arrived = asyncio.Event()
         self.closed = False
         self._poll: PollSlot | None = None
+        # Called, synchronously, with the updates a getUpdates is about to return, and with those an offset
+        # confirms: a crash test kills the bot at exactly that moment.
+        self.on_sent: list[Observer] = []
+        self.on_confirmed: list[Observer] = []
 
     @staticmethod
     def update_type(update: JSONDict) -> str:
@@ -72,13 +78,25 @@ class UpdateQueue:
         return update_id
 
     def confirm(self, offset: int) -> None:
+        before = self.pending
         if offset < 0:
             self.pending = self.pending[offset:]
         elif offset > 0:
             self.pending = [update for update in self.pending if int(str(update["update_id"])) >= offset]
+        if self.on_confirmed and len(self.pending) < len(before):
+            kept = {id(update) for update in self.pending}
+            self._notify(self.on_confirmed, [update for update in before if id(update) not in kept])
 
     def take(self, limit: int) -> list[JSONDict]:
-        return list(self.pending[:limit])
+        taken = list(self.pending[:limit])
+        if taken:
+            self._notify(self.on_sent, taken)
+        return taken
+
+    @staticmethod
+    def _notify(observers: list[Observer], updates: list[JSONDict]) -> None:
+        for observer in list(observers):
+            observer(updates)
 
     def head(self) -> JSONDict | None:
         return self.pending[0] if self.pending else None

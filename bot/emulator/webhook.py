@@ -56,6 +56,7 @@ class WebhookManager:
         self.last_error_message: str | None = None
         self.deliveries: list[WebhookDelivery] = []
         self.reply_handler: ReplyHandler | None = None
+        self.on_accepted: list[Callable[[JSONDict], None]] = []  # called as a 2xx answer for an update arrives
         self._wall_clock = wall_clock
         self._retry_base_s = retry_base_s
         self._retry_max_s = retry_max_s
@@ -126,6 +127,8 @@ class WebhookManager:
             logger.debug("webhook delivery of update %s failed: %s", update_id, error)
             return False
         self.queue.remove(update_id)
+        for observer in list(self.on_accepted):
+            observer(update)
         await self._run_reply(body)
         return True
 
