@@ -107,7 +107,8 @@ class TerminalChat:
             if line.strip():
                 buffer.append(line)
             elif buffer:
-                await self.user.send_text("\n".join(buffer))
+                # A script over 4096 characters goes as a client sends it: in parts, which the bot joins.
+                await self.user.send_long_text("\n".join(buffer))
                 buffer.clear()
             return True
         command, _, rest = line.partition(" ")

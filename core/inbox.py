@@ -306,9 +306,16 @@ class Dispatcher:
                 backoff_s,
             )
             await asyncio.sleep(backoff_s)
+        update_ids = [entry.update_id for entry in group]
+        if outcome is Outcome.RETRY and self._accepting:  # its last try failed too: the user was told so
+            UPDATES.labels("given_up").inc(len(group))
+            logger.error("update %s failed %d tries; given up", group[0].update_id, len(RETRY_BACKOFF_S) + 1)
+            outcome = Outcome.HANDLED
         if outcome is Outcome.HANDLED:
             UPDATES.labels("handled").inc(len(group))
-            self._mark([entry.update_id for entry in group])
+            self._mark(update_ids)
+        else:  # stopping: it stays stored and unhandled, for the next start
+            self._known.difference_update(update_ids)
 
     def _mark(self, update_ids: list[int]) -> None:
         """Mark handled in a group commit: the ids handled while the previous marks are written go together."""

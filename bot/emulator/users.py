@@ -18,6 +18,7 @@ from bot.emulator.errors import ApiError
 from bot.emulator.limits import MAX_TEXT_CHARS
 from bot.emulator.model import CallbackAnswer, CallbackQueryState, ChatInfo, ChatMessage, JSONDict, UserInfo
 from bot.emulator.state import EmulatorState
+from core.paste import split
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +150,9 @@ class EmulatedUser:
         return self._post(self._chat(chat_id), text=plain, entities=[entity.to_api() for entity in entities])
 
     async def send_long_text(self, text: str, *, chat_id: int | None = None) -> list[ChatMessage]:
-        """What a client does with a long paste: consecutive messages of at most 4096 characters."""
-        parts = [text[start : start + MAX_TEXT_CHARS] for start in range(0, len(text), MAX_TEXT_CHARS)]
-        return [await self.send_text(part, chat_id=chat_id) for part in parts if part.strip()]
+        """What a client does with a long paste: consecutive messages of at most 4096 characters, cut where
+        Telegram's apps cut (core.paste.split: at a line break, else a space, in the second half)."""
+        return [await self.send_text(part, chat_id=chat_id) for part in split(text, MAX_TEXT_CHARS)]
 
     async def send_command(self, command: str, *, chat_id: int | None = None) -> ChatMessage:
         if not command.startswith("/"):

@@ -6,6 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
 
 from bot.context import SERVICES_KEY, BotContext
 from core.errors import is_transient
@@ -25,7 +26,7 @@ async def on_error(update: object, context: BotContext) -> None:
         if transient and services is not None and services.updates.try_again_later(update):
             # the update is stored: it is handled again in a moment, and the user need not hear of this
             logger.warning("update %s (chat %s) met %r; trying it again", update.update_id, chat_id, context.error)
-            return
+            raise ApplicationHandlerStop  # no later handler sees it now: the whole update is handled again
     logger.error(
         "error handling update (user %s, chat %s): %r", user_id, chat_id, context.error, exc_info=context.error
     )

@@ -31,6 +31,7 @@ def run_cli(args: list[str], stdin: str, tmp_path: Path) -> subprocess.Completed
 def test_demo_chat_makes_rates_and_improves_a_storyboard(tmp_path: Path) -> None:
     script = tmp_path / "scene.txt"
     script.write_text("A door opens.\nRain outside.\n", encoding="utf-8")
+    long_paste = [f"Shot {n}: the camera drifts over the harbour at dawn, gulls circling." for n in range(1, 121)]
     stdin = "\n".join(
         [
             "INT. KITCHEN - NIGHT",
@@ -39,6 +40,8 @@ def test_demo_chat_makes_rates_and_improves_a_storyboard(tmp_path: Path) -> None
             "/press 2",
             "/reply slower please",
             f"/file {script}",
+            *long_paste,  # over 8,000 characters typed in one go: a client sends it in parts
+            "",
             "/jobs",
         ]
     )
@@ -51,7 +54,8 @@ def test_demo_chat_makes_rates_and_improves_a_storyboard(tmp_path: Path) -> None
     assert "What should change?" in out
     assert "version 2" in out  # the improvement arrived
     results = set(re.findall(r"Job (\w{10}) · version (\d)", out))  # edits print a result again: count once
-    assert len(results) == 3  # the script, its improvement, the file
+    assert len(results) == 4  # the script, its improvement, the file, the long paste
+    assert "· 120 scenes ·" in out  # the paste's parts made one script, every line a scene
     assert (tmp_path / "data" / "demo-files").is_dir()
     assert "Traceback" not in done.stderr
 
