@@ -29,7 +29,7 @@ from core.services import CoreSettings, Role, create_pipeline, migrate_database
 
 logger = logging.getLogger("bhiv_bot")
 
-WEBHOOK_HINT = "bhiv-bot: WEBHOOK_URL is set but WEBHOOK_SECRET is not; set both (1-256 of A-Z a-z 0-9 _ -)."
+WEBHOOK_HINT = "bhiv-bot: WEBHOOK_URL is set but WEBHOOK_SECRET is not; set both (32-256 of A-Z a-z 0-9 _ -)."
 SETUP_HINT = (
     "bhiv-bot: TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather (https://t.me/BotFather), "
     "or try the bot without Telegram: bhiv-bot demo"

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 MAX_CALLBACK_BYTES = 64
-_RATE = re.compile(r"r:([1-9][0-9]{0,18}):([1-5])")  # ids up to 2**63 - 1
-_SKIP = re.compile(r"s:([1-9][0-9]{0,18})")
+MAX_ID = 2**31 - 1  # version and feedback ids are SQL INTEGER: a larger one is forged, and would overflow a query
+_RATE = re.compile(r"r:([1-9][0-9]{0,9}):([1-5])")
+_SKIP = re.compile(r"s:([1-9][0-9]{0,9})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +41,9 @@ def skip_data(feedback_id: int) -> str:
 def parse_callback(data: str | None) -> RateCallback | SkipCallback | None:
     if not data or len(data.encode()) > MAX_CALLBACK_BYTES:
         return None
-    if match := _RATE.fullmatch(data):
+    if (match := _RATE.fullmatch(data)) and int(match[1]) <= MAX_ID:
         return RateCallback(int(match[1]), int(match[2]))
-    if match := _SKIP.fullmatch(data):
+    if (match := _SKIP.fullmatch(data)) and int(match[1]) <= MAX_ID:
         return SkipCallback(int(match[1]))
     return None
 

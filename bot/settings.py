@@ -7,7 +7,9 @@ import re
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Telegram takes 1-256 of these; a webhook's only credential is this secret, so it is held to 32 or more (about
+# 190 bits when random; `python -c "import secrets; print(secrets.token_urlsafe(32))"` makes one).
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,256}")
 TELEGRAM_DOWNLOAD_LIMIT_BYTES = 20 * 1024 * 1024  # the Bot API lets a bot download files up to 20 MB
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_FILE_URL = "https://api.telegram.org/file/bot"
@@ -52,7 +54,7 @@ class TelegramSettings(BaseSettings):
     @classmethod
     def _secret_as_telegram_takes_it(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not SECRET_TOKEN.fullmatch(value.get_secret_value()):
-            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
+            raise ValueError("must be 32-256 characters of A-Z a-z 0-9 _ - (make one with secrets.token_urlsafe(32))")
         return value
 
     @property

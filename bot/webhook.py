@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header's name
 MAX_BODY_BYTES = 1024 * 1024  # an update is a few KB; Telegram's largest are far below this
+LINGER_S = 0.5
 
 
 class WebhookServer:
@@ -37,7 +38,9 @@ class WebhookServer:
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post(self.path, self._receive)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A refused request's unread body is read and dropped for at most LINGER_S (aiohttp's default is 10 s),
+        # time for the answer to reach the client before the connection closes.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, lingering_time=LINGER_S)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.listen, self.port).start()

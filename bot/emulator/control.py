@@ -53,6 +53,10 @@ def _fail(status: int, error: str) -> web.Response:
 
 def _guard(route: Route) -> Route:
     async def guarded(request: web.Request) -> web.StreamResponse:
+        # A page in a browser may post a form or text/plain to any address without asking first; a JSON body
+        # needs a CORS preflight, which this server never grants. So the user side takes JSON only.
+        if request.method == "POST" and request.content_type != "application/json":
+            return _fail(415, "the control routes take a JSON body (Content-Type: application/json)")
         try:
             return await route(request)
         except (ValueError, KeyError, TypeError) as exc:

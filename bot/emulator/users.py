@@ -149,6 +149,14 @@ class EmulatedUser:
             raise ValueError("a user can't send an empty message") from exc
         return self._post(self._chat(chat_id), text=plain, entities=[entity.to_api() for entity in entities])
 
+    async def edit_text(self, message: ChatMessage, text: str) -> None:
+        """Edit one of the user's own messages: the bot gets an ``edited_message`` update."""
+        plain, entities = fix_formatted_text(text, [], allow_empty=False)
+        body = message.to_api() | {"text": plain, "edit_date": int(self._state.wall_clock())}
+        if entities:
+            body["entities"] = [entity.to_api() for entity in entities]
+        self._state.updates.push({"edited_message": body})
+
     async def send_long_text(self, text: str, *, chat_id: int | None = None) -> list[ChatMessage]:
         """What a client does with a long paste: consecutive messages of at most 4096 characters, cut where
         Telegram's apps cut (core.paste.split: at a line break, else a space, in the second half)."""

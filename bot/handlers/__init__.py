@@ -26,7 +26,9 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(MessageHandler(NEW_MESSAGES & filters.COMMAND, commands.on_unknown_command))
     application.add_handler(MessageHandler(NEW_MESSAGES & filters.TEXT, intake.on_text))
     application.add_handler(MessageHandler(NEW_MESSAGES & filters.Document.ALL, intake.on_document))
-    application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, intake.on_edited))
+    application.add_handler(
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.ChatType.PRIVATE, intake.on_edited)
+    )
     application.add_handler(MessageHandler(NEW_MESSAGES, intake.on_other))
     application.add_handler(CallbackQueryHandler(feedback.on_callback))
     application.add_error_handler(on_error)

@@ -1,10 +1,17 @@
-"""The allowlist, checked before every other handler: messages, commands and button presses alike."""
+"""The gate before every other handler: messages, commands and button presses alike.
+
+1. Updates from groups and channels, and from bots, are dropped without a word: the bot talks in private chats.
+2. The flood guard counts every update of a user, allowed or not, so a flood costs one check an update.
+3. The allowlist: a user not on it is told so in a message at most once a flood window (one log line with
+   it), however much they send; a press is always answered, with the refusal as its toast.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
@@ -17,23 +24,32 @@ REFUSAL = "Sorry, this bot is private. Ask its owner to add your Telegram id ({u
 
 async def gate(update: Update, context: BotContext) -> None:
     user = update.effective_user
-    if user is None:  # channel posts and the like: nothing for us to do
+    chat = update.effective_chat
+    if user is None or user.is_bot:  # channel posts and the like: nothing for us to do
         raise ApplicationHandlerStop
-    if user.is_bot:
+    if chat is not None and chat.type != ChatType.PRIVATE:  # groups, channels: the bot has nothing to say there
+        if update.callback_query is not None:
+            await update.callback_query.answer()
         raise ApplicationHandlerStop
-    if context.services.access.is_allowed(user.id):
-        await _throttle(update, context, user.id)
-        return
-    logger.info("refused user %s (not in ALLOWED_USER_IDS)", user.id)
-    if update.callback_query is not None:
-        await update.callback_query.answer(REFUSAL.format(user_id=user.id)[:200], show_alert=True)
-    elif update.message is not None:
-        await update.message.reply_text(REFUSAL.format(user_id=user.id))
-    raise ApplicationHandlerStop
+    throttle = context.services.throttle
+    sent_at = update.message.date.timestamp() if update.message is not None else None
+    verdict = throttle.check(user.id, at=sent_at)
+    if not context.services.access.is_allowed(user.id):
+        await _refuse(update, throttle.first_refusal(user.id, at=sent_at), user.id)
+        raise ApplicationHandlerStop
+    await _throttle(update, context, user.id, verdict)
 
 
-async def _throttle(update: Update, context: BotContext, user_id: int) -> None:
-    verdict = context.services.throttle.check(user_id)
+async def _refuse(update: Update, first: bool, user_id: int) -> None:
+    if first:
+        logger.info("refused user %s (not in ALLOWED_USER_IDS); more of theirs go unanswered for a while", user_id)
+    if update.callback_query is not None:  # a toast, which costs no message
+        await update.callback_query.answer(REFUSAL.format(user_id=user_id)[:200], show_alert=True)
+    elif update.message is not None and first:
+        await update.message.reply_text(REFUSAL.format(user_id=user_id))
+
+
+async def _throttle(update: Update, context: BotContext, user_id: int, verdict: Verdict) -> None:
     if verdict is Verdict.ALLOW:
         return
     if verdict is Verdict.NOTIFY:

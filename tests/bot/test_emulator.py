@@ -987,3 +987,11 @@ async def test_the_module_runs_alone_until_interrupted(emulator_process: subproc
 
     assert me["id"] == 42
     assert emulator_process.wait(5) == 0
+
+
+async def test_the_control_routes_refuse_a_cross_origin_form_post(emu: BotAPIEmulator, http: httpx.AsyncClient) -> None:
+    form = await http.post("/_emu/users/2004/text", data={"text": "from a web page"})
+    plain = await http.post("/_emu/users/2004/text", content=b'{"text": "x"}', headers={"Content-Type": "text/plain"})
+
+    assert (form.status_code, plain.status_code) == (415, 415)
+    assert emu.updates == []

@@ -38,7 +38,23 @@ def test_callback_data_round_trips() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    ["", None, "r:1:6", "r:1:0", "r:0:3", "r:-1:3", "r:1:3:extra", "s:", "s:0", "x" * 65, "r:1:3 ", "r:٣:3", "s:1\n"],
+    [
+        "",
+        None,
+        "r:1:6",
+        "r:1:0",
+        "r:0:3",
+        "r:-1:3",
+        "r:1:3:extra",
+        "s:",
+        "s:0",
+        "x" * 65,
+        "r:1:3 ",
+        "r:٣:3",
+        "s:1\n",
+        "r:9999999999999999999:1",
+        "s:2147483648",
+    ],
 )
 def test_forged_stale_and_malformed_data_parse_to_nothing(data: str | None) -> None:
     assert parse_callback(data) is None

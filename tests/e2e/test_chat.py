@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import logging
 import json
 
 import pytest
@@ -179,13 +180,16 @@ async def test_second_tap_changes_the_rating_and_high_ratings_ask_nothing(
     assert emulator.errors((400, 499)) == []
 
 
-async def test_forged_stale_and_foreign_presses_are_answered(emulator: BotAPIEmulator, run_bot: RunBot) -> None:
+async def test_forged_stale_and_foreign_presses_are_answered(
+    emulator: BotAPIEmulator, run_bot: RunBot, caplog: pytest.LogCaptureFixture
+) -> None:
     owner, stranger = emulator.user(1008, "Owner"), emulator.user(1009, "Stranger")
     async with run_bot():
         result = await storyboard_for(owner, SCRIPT)
         forged = await (await owner.press(result.message_id, "r:999999:5", check=False))
         garbage = await (await owner.press(result.message_id, "💣" * 10, check=False))
         skip_foreign = await (await owner.press(result.message_id, "s:12345", check=False))
+        overflowing = await (await owner.press(result.message_id, "r:9999999999999999999:1", check=False))
         await stranger.send_text("hello")
         await stranger.chat.wait_for(is_result, timeout_s=10)
         stranger_message = next(m for m in stranger.chat.bot_messages if is_result(m))
@@ -196,6 +200,8 @@ async def test_forged_stale_and_foreign_presses_are_answered(emulator: BotAPIEmu
     assert "expired" in (garbage.text or "")
     assert "isn't yours" in (skip_foreign.text or "")
     assert "isn't yours" in (foreign.text or "")
+    assert "expired" in (overflowing.text or "")  # an id no row can have: answered, no error logged
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert emulator.errors((400, 499)) == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.emulator import BotAPIEmulator
@@ -99,4 +101,27 @@ async def test_strangers_are_refused_politely_everywhere_and_make_no_job(
     assert "private" in (refusal.text or "") and "2007" in (refusal.text or "")
     assert "private" in (press.text or "")
     assert await count_rows(config.database_url, "jobs") == 1
+    assert emulator.errors((400, 499)) == []
+
+
+async def test_a_stranger_flooding_is_refused_once_and_groups_hear_nothing(
+    emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig
+) -> None:
+    config.allowed = frozenset({2008})
+    stranger, member = emulator.user(2009, "Stranger"), emulator.user(2008, "Member")
+    group = emulator.group(-100777, "Team")
+    async with run_bot():
+        for n in range(40):
+            await stranger.send_text(f"let me in {n}")
+        said = await member.send_text("/start", chat_id=group.id)
+        await member.edit_text(said, "/start@bhiv_test_bot please")
+        await member.send_text("a script in the group", chat_id=group.id)
+        await member.send_text("one\ntwo")  # the member's own chat works
+        await member.chat.wait_for(is_result, timeout_s=10)
+        await asyncio.sleep(0.5)
+
+    refusals = [m for m in stranger.chat.bot_messages if "private" in (m.text or "")]
+    assert len(refusals) == 1
+    assert len(stranger.chat.bot_messages) == 1
+    assert group.bot_messages == []
     assert emulator.errors((400, 499)) == []

@@ -142,6 +142,7 @@ async def test_demo_uses_the_lm_named_by_lm_base_url(tmp_path: Path) -> None:
         ("WORKER_CONCURRENCY", "many", "WORKER_CONCURRENCY"),
         ("LOG_LEVEL", "verbose", "Unknown level"),
         ("WEBHOOK_SECRET", "has spaces!", "WEBHOOK_SECRET"),
+        ("WEBHOOK_SECRET", "short_but_valid_chars", "32-256 characters"),
         ("ALLOWED_USER_IDS", "12,abc", "ALLOWED_USER_IDS"),
         ("TELEGRAM_MAX_SENDS_PER_S", "0.5", "TELEGRAM_MAX_SENDS_PER_S"),
     ],
