@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import codecs
-import logging
 import json
+import logging
 
 import pytest
 
