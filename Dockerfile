@@ -1,21 +1,29 @@
 # bhiv-bot: one image, SQLite in the /data volume by default (set DATABASE_URL for PostgreSQL).
-FROM python:3.12-slim AS build
+# The base is pinned to a Python release and a Debian release; to pin its bytes too, add the digest that
+# `docker buildx imagetools inspect python:3.12.12-slim-bookworm` prints (python:3.12.12-slim-bookworm@sha256:...).
+ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+# Every dependency comes from the lock file, each checked against its hash; then bhiv-bot itself, alone.
+RUN python -m venv /opt/bhiv
+COPY docker/requirements.lock /tmp/requirements.lock
+RUN /opt/bhiv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY core ./core
 COPY storage ./storage
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"
+RUN /opt/bhiv/bin/pip install --no-cache-dir --no-deps . && /opt/bhiv/bin/pip check
 
-FROM python:3.12-slim
+FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PATH=/opt/bhiv/bin:$PATH \
     DATA_DIR=/data \
     OPS_PORT=9464
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin bhiv \
     && mkdir -p /data && chown bhiv /data
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels "bhiv-bot[postgres]" && rm -rf /wheels
+COPY --from=build /opt/bhiv /opt/bhiv
 USER bhiv
 VOLUME ["/data"]
 # Webhook mode listens on 8443 when WEBHOOK_URL is set (polling needs no port). /healthz and /metrics stay on
