@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.emulator.errors import ApiError
 from bot.emulator.limits import message_text
-from bot.keyboards import MAX_CALLBACK_BYTES, build_rating_keyboard, parse_callback
+from bot.keyboards import MAX_CALLBACK_BYTES, MAX_ID, build_rating_keyboard, parse_callback
 from bot.render import render_ack, render_failed, render_result, render_status
 from bot.texts import failure_text, rejection_text
 from core.errors import RejectReason, ScriptRejectedError
@@ -71,7 +71,7 @@ def test_any_bytes_decode_to_text_or_a_clear_refusal(data: bytes) -> None:
     assert "\x00" not in text
 
 
-@given(st.integers(min_value=1, max_value=2**63 - 1), st.integers(min_value=1, max_value=5))
+@given(st.integers(min_value=1, max_value=MAX_ID), st.integers(min_value=1, max_value=5))
 def test_callback_data_fits_64_bytes_for_any_version_id(version_id: int, chosen: int) -> None:
     keyboard = build_rating_keyboard(version_id, chosen=chosen, skip_feedback_id=version_id)
     for row in keyboard.inline_keyboard:
