@@ -4,7 +4,8 @@
 ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-# Every dependency comes from the lock file, each checked against its hash; then bhiv-bot itself, alone.
+# Every dependency and the build backend come from the lock file, each checked against its hash; then bhiv-bot
+# itself, alone, built with that backend.
 RUN python -m venv /opt/bhiv
 COPY docker/requirements.lock /tmp/requirements.lock
 RUN /opt/bhiv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock
@@ -13,7 +14,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY core ./core
 COPY storage ./storage
-RUN /opt/bhiv/bin/pip install --no-cache-dir --no-deps . && /opt/bhiv/bin/pip check
+RUN /opt/bhiv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . && /opt/bhiv/bin/pip check
 
 FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -161,21 +161,22 @@ async def running(
             await application.start()
             stack.push_async_callback(application.stop)
             updates: Updates = application.bot_data[SERVICES_KEY].updates
-            await updates.start()
             stack.push_async_callback(updates.stop)
             if webhook is None:
                 await application.bot.delete_webhook()  # getUpdates is refused while a webhook is set
                 source: Poller | WebhookServer = Poller(application, updates, timeout_s=poll_timeout_s)
-                await source.start()
+                await source.start()  # replays the stored updates once its first getUpdates is answered
+                stack.push_async_callback(source.stop)
             else:
+                await updates.start()  # the stored updates first, then what the route stores
                 source = WebhookServer(
                     updates, url=webhook.url, secret=webhook.secret, listen=webhook.listen, port=webhook.port
                 )
                 await source.start()
+                stack.push_async_callback(source.stop)
                 await application.bot.set_webhook(
                     webhook.url, secret_token=webhook.secret, allowed_updates=Update.ALL_TYPES
                 )
-            stack.push_async_callback(source.stop)
             yield application
     finally:
         try:

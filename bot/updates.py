@@ -49,6 +49,7 @@ POLL_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 GET_UPDATES_ADVICE = r"Please use 'Bot\.getUpdates'"
 warnings.filterwarnings("ignore", GET_UPDATES_ADVICE, PTBUserWarning)
 GET_UPDATES_LIMIT = 100
+HANDLING_GRACE_S = 1.5  # a handler takes milliseconds; what is cut off stays stored, for the next start
 
 
 def describe(data: JSONDict) -> tuple[int | None, TextPart | None]:
@@ -108,6 +109,7 @@ def joined(entries: Sequence[Entry]) -> JSONDict:
 class _Handling:
     update_ids: tuple[int, ...]
     last_try: bool
+    first_try: bool
     retry: bool = False
 
 
@@ -119,12 +121,20 @@ class Updates:
         self.inbox = inbox
         self.dispatcher = Dispatcher(inbox, self._handle, concurrency=concurrency, join_window_s=JOIN_WINDOW_S)
         self._handling: dict[int, _Handling] = {}
+        self._tries: dict[int, int] = {}  # update_id -> tries so far, while it is being tried again
+        self._started = False
 
     async def start(self) -> None:
-        await self.dispatcher.start()
+        """Replay what is stored and unhandled, then handle what comes. Called once this process is the one
+        taking updates (its first getUpdates answered, or its webhook set): during a rolling deploy the old
+        process may still be handling stored updates while the new one waits out Telegram's 409."""
+        if not self._started:
+            self._started = True
+            await self.dispatcher.start()
 
     async def stop(self) -> None:
-        await self.dispatcher.stop()
+        """Handlings under way get HANDLING_GRACE_S; then the jobs get SHUTDOWN_GRACE_S, inside Docker's 10 s."""
+        await self.dispatcher.stop(timeout_s=HANDLING_GRACE_S)
 
     async def received(self, raw: Sequence[JSONDict]) -> int | None:
         """Store what Telegram sent and queue what is new for handling; returns the highest update_id (None:
@@ -145,6 +155,11 @@ class Updates:
         handling = self._handling.get(update.update_id)
         return handling.update_ids if handling is not None else (update.update_id,)
 
+    def first_try(self, update: Update) -> bool:
+        """False when this handling is a retry (the flood guard counted the update the first time)."""
+        handling = self._handling.get(update.update_id)
+        return handling is None or handling.first_try
+
     def try_again_later(self, update: Update) -> bool:
         """Called on a transient failure: True when the update will be handled again (so the user need not be
         told anything), False on its last try."""
@@ -161,12 +176,18 @@ class Updates:
         except Exception:
             logger.exception("update %s could not be read; skipped", entries[0].update_id)
             return Outcome.HANDLED
-        handling = self._handling[update.update_id] = _Handling(tuple(e.update_id for e in entries), last_try)
+        tries = self._tries.get(update.update_id, 0) + 1
+        handling = _Handling(tuple(e.update_id for e in entries), last_try, first_try=tries == 1)
+        self._handling[update.update_id] = handling
         try:
             await self.application.process_update(update)
         finally:
             del self._handling[update.update_id]
-        return Outcome.RETRY if handling.retry else Outcome.HANDLED
+        if handling.retry:
+            self._tries[update.update_id] = tries
+            return Outcome.RETRY
+        self._tries.pop(update.update_id, None)
+        return Outcome.HANDLED
 
 
 class Poller:
@@ -195,6 +216,7 @@ class Poller:
         while True:
             try:
                 raw = await self._fetch(offset)
+                await self.updates.start()  # this process polls now: what is stored and unhandled is its own
                 last = await self.updates.received(raw) if raw else None
                 if last is not None:
                     offset = last + 1  # confirms them with the next call: they are stored

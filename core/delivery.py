@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 # only this process sends, so the lease only keeps the loop from starting a notification twice.
 LEASE_S = 600.0
 ACK_ORDER_WAIT_S = 10.0  # how long a chat's next reply waits for an ack queued behind other notifications
+ACK_IDLE_S = 0.25  # ... while nothing of its chat is being sent (the loop starts the next one within this)
 KEEP_TRYING_S = 24 * 3600.0  # results and acks are retried through transient errors for this long
 MAX_BACKOFF_S = 300.0
 
@@ -99,7 +100,9 @@ class Delivery:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[bool]] = set()
         self._in_flight_ids: set[int] = set()
-        self._done_waiters: dict[int, asyncio.Event] = {}  # outbox id -> set once it is sent or given up
+        self._sending: dict[int, int] = {}  # chat id -> notifications being handed to the sender now
+        self._chat_changed: dict[int, asyncio.Event] = {}  # chat id -> set when one of its sends starts or ends
+        self._watched: dict[int, bool] = {}  # outbox id -> tried yet (an ack a handler waits for)
 
     @property
     def running(self) -> bool:
@@ -174,21 +177,20 @@ class Delivery:
 
     async def deliver_ack(self, submitted: Submitted, *, wait_s: float = ACK_ORDER_WAIT_S) -> bool:
         """Deliver a just-submitted job's ack: at once when submit() leased it already (no read needed), else
-        as deliver_now does. An ack that must wait its turn behind other notifications of its chat is waited for
-        (up to ``wait_s``, while this process delivers), so the chat's next reply cannot overtake it."""
+        as deliver_now does. An ack that must wait its turn behind notifications of its chat that are being sent
+        now waits with them (up to ``wait_s``), so the chat's next reply cannot overtake it; behind ones that wait
+        for a later try (flood control, a backoff) it is left to the loop, and the handler goes on."""
         if submitted.ack_outbox_id is None:
             return False
         if submitted.ack is None:
-            done = self._done_waiters.setdefault(submitted.ack_outbox_id, asyncio.Event())
+            self._watched[submitted.ack_outbox_id] = False
             try:
                 if await self.deliver_now(submitted.ack_outbox_id):
                     return True
-                if self.running:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(done.wait(), wait_s)
+                await self._wait_for_turn(submitted.ack_outbox_id, submitted.job.chat_id, wait_s)
                 return False
             finally:
-                self._done_waiters.pop(submitted.ack_outbox_id, None)
+                del self._watched[submitted.ack_outbox_id]
         job = submitted.job
         notification = Notification(
             submitted.ack_outbox_id,
@@ -215,14 +217,45 @@ class Delivery:
         await self._deliver(notification)
         return True
 
+    async def _wait_for_turn(self, outbox_id: int, chat_id: int, wait_s: float) -> None:
+        """Until the ack has been tried, while the chat's notifications before it are being sent; not when
+        nothing of the chat is on its way for ACK_IDLE_S (what is before it waits for a later try)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        idle_since: float | None = None
+        while not self._watched[outbox_id]:
+            now = loop.time()
+            if self._sending.get(chat_id):
+                idle_since, until = None, deadline
+            else:
+                idle_since = now if idle_since is None else idle_since
+                until = min(deadline, idle_since + ACK_IDLE_S)
+            if now >= until:
+                return
+            changed = self._chat_changed.setdefault(chat_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(until):
+                    await changed.wait()
+
+    def _chat_change(self, chat_id: int) -> None:
+        changed = self._chat_changed.pop(chat_id, None)
+        if changed is not None:
+            changed.set()
+
     async def _deliver(self, notification: Notification) -> None:
         """Hand a leased notification to the sender, and record what came of it."""
+        chat_id = notification.chat_id
+        self._sending[chat_id] = self._sending.get(chat_id, 0) + 1
+        self._chat_change(chat_id)
         try:
             await self._deliver_and_record(notification)
         finally:
-            done = self._done_waiters.get(notification.id)
-            if done is not None:
-                done.set()
+            self._sending[chat_id] -= 1
+            if not self._sending[chat_id]:
+                del self._sending[chat_id]
+            if notification.id in self._watched:
+                self._watched[notification.id] = True
+            self._chat_change(chat_id)
 
     async def _deliver_and_record(self, notification: Notification) -> None:
         kind = notification.kind

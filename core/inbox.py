@@ -118,10 +118,10 @@ class Inbox:
         for record in poisoned:
             UPDATES.labels("given_up").inc()
             logger.error(
-                "update %s (chat %s) was unhandled at %d starts in a row; given up",
+                "update %s (chat %s) was found unhandled at %d starts in a row; given up",
                 record.update_id,
                 record.chat_id,
-                MAX_REPLAYS,
+                MAX_REPLAYS + 1,
             )
         return await self.unhandled()
 
@@ -248,9 +248,9 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        if self._marker is not None:
+        if self._marker is not None:  # the marks of what was handled; what is not written is handled again
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._marker), timeout_s)
+                await asyncio.wait_for(self._marker, timeout_s)  # cancels it past the timeout
 
     async def _run_lane(self, key: tuple[str, int], lane: _Lane) -> None:
         try:

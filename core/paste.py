@@ -19,7 +19,7 @@ from dataclasses import dataclass
 MESSAGE_LIMIT = 4096  # characters in one Telegram message
 MIN_PART_CHARS = 3000  # a message this long may have a next part
 JOIN_WINDOW_S = 2.0  # the next part arrives within this (the parts of one paste are sent together)
-MAX_PARTS = 16  # a paste of more is cut off here (a script is 20,000 characters at most anyway)
+MAX_PARTS = 16  # parts joined at most; a 17th starts a script of its own (a script is 20,000 characters at most)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,8 @@ class StorageSettings(BaseSettings):
 
     database_url: str | None = None
     data_dir: Path = Path("data")
-    inbox_retention_days: float = Field(default=7.0, gt=0)  # handled updates are deleted after this
+    # Handled updates are deleted after this; at least a day, the longest Telegram may send one again.
+    inbox_retention_days: float = Field(default=7.0, ge=1)
 
     def resolved_database_url(self) -> str:
         """``DATABASE_URL``, or a SQLite file in ``DATA_DIR`` (created when missing)."""

@@ -33,7 +33,9 @@ async def gate(update: Update, context: BotContext) -> None:
         raise ApplicationHandlerStop
     throttle = context.services.throttle
     sent_at = update.message.date.timestamp() if update.message is not None else None
-    verdict = throttle.check(user.id, at=sent_at)
+    # An update tried again after a transient failure was counted the first time.
+    first_try = context.services.updates.first_try(update)
+    verdict = throttle.check(user.id, at=sent_at) if first_try else Verdict.ALLOW
     if not context.services.access.is_allowed(user.id):
         await _refuse(update, throttle.first_refusal(user.id, at=sent_at), user.id)
         raise ApplicationHandlerStop

@@ -347,3 +347,27 @@ async def test_one_status_edit_waits_per_job_and_a_change_after_it_is_taken_queu
     assert await jobs_service.count(outbox, outbox.c.kind == NotificationKind.JOB_STATUS) == 2
     assert sender.kinds(job.id) == ["ack", "job_status"]
     assert [item.job_status for item in sender.delivered] == ["queued", "cancelled"]
+
+
+async def test_an_ack_behind_a_slow_send_is_waited_for_and_one_behind_a_flood_wait_is_not(db: Database) -> None:
+    jobs, delivery, sender = make(db)
+    await delivery.start()
+    try:
+        sender.delay_s[3] = 0.3  # chat 3's earlier ack is on its way, slowly
+        await jobs.intake.submit(submission(user_id=3))
+        while not delivery._sending.get(3):
+            await asyncio.sleep(0.005)
+        behind_slow = await jobs.intake.submit(submission(user_id=3), take_ack=True)
+        await delivery.deliver_ack(behind_slow, wait_s=30)
+        slow_order = [item.job_id for item in sender.delivered]
+
+        sender.failures_for[4] = deque([DeliveryRetryLaterError("wait", retry_after_s=60)])
+        await jobs.intake.submit(submission(user_id=4))  # chat 4's earlier ack waits a minute
+        while sender.calls < 3:
+            await asyncio.sleep(0.005)
+        behind_flood = await jobs.intake.submit(submission(user_id=4), take_ack=True)
+        await asyncio.wait_for(delivery.deliver_ack(behind_flood, wait_s=30), 5)  # returns, not 30 s later
+    finally:
+        await delivery.stop()
+
+    assert slow_order[-1] == behind_slow.job.id  # its turn came while the handler waited

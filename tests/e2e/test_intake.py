@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 from sqlalchemy.exc import OperationalError
-from telegram import Update
-from telegram.ext import TypeHandler
 
+from bot.context import SERVICES_KEY
 from bot.emulator import BotAPIEmulator
+from core import inbox as inbox_module
 from tests.e2e.conftest import BotConfig, RunBot, count_rows, is_ack, is_document, is_result, job_id_of
 
 pytestmark = pytest.mark.slow
@@ -79,25 +79,31 @@ async def test_a_command_answer_never_overtakes_the_ack_of_a_script_sent_before_
 
 
 async def test_a_transient_database_failure_while_handling_is_tried_again_not_answered_sorry(
-    emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig
+    emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The database going away under a handler (here: the first handling of the update meets an
-    OperationalError, as a restarted server gives): the stored update is handled again a moment later."""
+    """The database going away under a handler (here: the job's transaction meets an OperationalError, as a
+    restarted server gives, four times): the stored update is handled again a moment later, and its tries are
+    not counted as a flood."""
+    monkeypatch.setattr(inbox_module, "RETRY_BACKOFF_S", (0.05,) * 8)
+    config.telegram.update(flood_max_updates=2)
     gus = emulator.user(1204, "Gus")
-    failed: list[int] = []
-
-    async def database_gone_once(update: Update, _context: object) -> None:
-        if not failed:
-            failed.append(update.update_id)
-            raise OperationalError("INSERT INTO jobs ...", {}, ConnectionError("server closed the connection"))
+    failures = [OperationalError("INSERT INTO jobs ...", {}, ConnectionError("server closed the connection"))] * 4
 
     async with run_bot() as application:
-        application.add_handler(TypeHandler(Update, database_gone_once), group=-2)
+        intake = application.bot_data[SERVICES_KEY].intake
+        submit = intake.submit
+
+        async def submit_while_the_database_comes_back(*args: object, **kwargs: object) -> object:
+            if failures:
+                raise failures.pop()
+            return await submit(*args, **kwargs)
+
+        monkeypatch.setattr(intake, "submit", submit_while_the_database_comes_back)
         await gus.send_text("A scene\nAnother scene")
         await gus.chat.wait_for(is_document, timeout_s=15)
 
     texts = [m.text or "" for m in gus.chat.bot_messages]
-    assert len(failed) == 1
+    assert failures == []
     assert sum(map(is_ack, gus.chat.bot_messages)) == 1
-    assert not any("Sorry" in text for text in texts), texts
+    assert not any("Sorry" in text or "a lot at once" in text for text in texts), texts
     assert await count_rows(config.database_url, "jobs") == 1

@@ -1,5 +1,6 @@
 """The Docker image installs what pyproject.toml asks for: docker/requirements.lock pins every dependency (and the
-PostgreSQL extra) at a version the project admits, each with its hashes."""
+PostgreSQL extra, and the build backend the image builds bhiv-bot with) at a version the project admits, each with
+its hashes."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ def _lock() -> dict[str, tuple[str, int]]:
 
 
 def test_the_image_lock_pins_every_dependency_at_an_admitted_version_with_hashes() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["postgres"]]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project, backend = pyproject["project"], pyproject["build-system"]["requires"]
+    wanted = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["postgres"] + backend]
     pins = _lock()
 
     missing = [str(r) for r in wanted if canonicalize_name(r.name) not in pins]
