@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -11,6 +12,7 @@ from bot.context import SERVICES_KEY
 from bot.emulator import BotAPIEmulator
 from core import inbox as inbox_module
 from tests.e2e.conftest import BotConfig, RunBot, count_rows, is_ack, is_document, is_result, job_id_of
+from tests.fakes.fake_lm import FakeLM, Reply
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +109,26 @@ async def test_a_transient_database_failure_while_handling_is_tried_again_not_an
     assert sum(map(is_ack, gus.chat.bot_messages)) == 1
     assert not any("Sorry" in text or "a lot at once" in text for text in texts), texts
     assert await count_rows(config.database_url, "jobs") == 1
+
+
+async def test_a_hostile_lm_reply_ends_in_a_storyboard_while_another_users_ack_goes_out(
+    emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig, fake_lm: FakeLM
+) -> None:
+    """The prompt asks the LM to copy the script, so any user can plant a reply built to make a parser
+    backtrack (a fence and 2000 spaces took 25 s on the event loop once), or one nested 5000 deep."""
+    fake_lm.script(
+        [Reply.content(json.dumps({"scenes": [{"text": "```" + " " * 2000 + "x", "duration": 3}]}))]
+        + [Reply.content("[" * 5000 + "]" * 5000)] * 5
+    )
+    config.lm_base_url = fake_lm.base_url
+    mallory, bob = emulator.user(1205, "Mallory"), emulator.user(1206, "Bob")
+    async with run_bot():
+        await mallory.send_text("``` " + " " * 2000 + "\nsecond scene")
+        await mallory.send_text("a nested one\nand more")
+        while len(fake_lm.requests) < 1:
+            await asyncio.sleep(0.01)
+        await bob.send_text("An honest script\nwith two scenes")
+        await bob.chat.wait_for(is_ack, timeout_s=5)  # the bot was not frozen meanwhile
+        await mallory.chat.wait_for(lambda m: sum(map(is_result, mallory.chat.bot_messages)) >= 2, timeout_s=30)
+
+    assert sum(map(is_result, mallory.chat.bot_messages)) == 2  # both storyboards made, by the LM or locally
