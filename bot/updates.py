@@ -129,8 +129,8 @@ class Updates:
         taking updates (its first getUpdates answered, or its webhook set): during a rolling deploy the old
         process may still be handling stored updates while the new one waits out Telegram's 409."""
         if not self._started:
+            await self.dispatcher.start()  # a database that fails it here: the Poller tries again
             self._started = True
-            await self.dispatcher.start()
 
     async def stop(self) -> None:
         """Handlings under way get HANDLING_GRACE_S; then the jobs get SHUTDOWN_GRACE_S, inside Docker's 10 s."""
