@@ -23,7 +23,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 from telegram.warnings import PTBUserWarning
 
-from core.inbox import Dispatcher, Entry, Inbox, JSONDict, Outcome
+from core.inbox import Attempt, Dispatcher, Entry, Inbox, JSONDict, Outcome
 from core.paste import JOIN_WINDOW_S, TextPart, join
 
 logger = logging.getLogger(__name__)
@@ -108,8 +108,7 @@ def joined(entries: Sequence[Entry]) -> JSONDict:
 @dataclass
 class _Handling:
     update_ids: tuple[int, ...]
-    last_try: bool
-    first_try: bool
+    attempt: Attempt
     retry: bool = False
 
 
@@ -121,7 +120,6 @@ class Updates:
         self.inbox = inbox
         self.dispatcher = Dispatcher(inbox, self._handle, concurrency=concurrency, join_window_s=JOIN_WINDOW_S)
         self._handling: dict[int, _Handling] = {}
-        self._tries: dict[int, int] = {}  # update_id -> tries so far, while it is being tried again
         self._started = False
 
     async def start(self) -> None:
@@ -158,36 +156,30 @@ class Updates:
     def first_try(self, update: Update) -> bool:
         """False when this handling is a retry (the flood guard counted the update the first time)."""
         handling = self._handling.get(update.update_id)
-        return handling is None or handling.first_try
+        return handling is None or handling.attempt.first
 
     def try_again_later(self, update: Update) -> bool:
         """Called on a transient failure: True when the update will be handled again (so the user need not be
         told anything), False on its last try."""
         handling = self._handling.get(update.update_id)
-        if handling is None or handling.last_try:
+        if handling is None or handling.attempt.last:
             return False
         handling.retry = True
         return True
 
-    async def _handle(self, entries: Sequence[Entry], last_try: bool) -> Outcome:
+    async def _handle(self, entries: Sequence[Entry], attempt: Attempt) -> Outcome:
         data = entries[0].data if len(entries) == 1 else joined(entries)
         try:
             update = Update.de_json(dict(data), self.application.bot)
         except Exception:
             logger.exception("update %s could not be read; skipped", entries[0].update_id)
             return Outcome.HANDLED
-        tries = self._tries.get(update.update_id, 0) + 1
-        handling = _Handling(tuple(e.update_id for e in entries), last_try, first_try=tries == 1)
-        self._handling[update.update_id] = handling
+        handling = self._handling[update.update_id] = _Handling(tuple(e.update_id for e in entries), attempt)
         try:
             await self.application.process_update(update)
         finally:
             del self._handling[update.update_id]
-        if handling.retry:
-            self._tries[update.update_id] = tries
-            return Outcome.RETRY
-        self._tries.pop(update.update_id, None)
-        return Outcome.HANDLED
+        return Outcome.RETRY if handling.retry else Outcome.HANDLED
 
 
 class Poller:

@@ -52,16 +52,6 @@ class WebhookServer:
             ) from exc
         self._runner = runner
 
-    @property
-    def bound_port(self) -> int:
-        """The port listened on (WEBHOOK_PORT, or the one picked for 0)."""
-        assert self._runner is not None
-        for site in self._runner.sites:
-            server = getattr(site, "_server", None)
-            if server is not None and server.sockets:
-                return int(server.sockets[0].getsockname()[1])
-        return self.port
-
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()

@@ -27,8 +27,10 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
+
+from sqlalchemy.engine import Connection
 
 from core import failpoints
 from core.clock import Clock
@@ -70,8 +72,16 @@ class Outcome(Enum):
     RETRY = "retry"  # a transient failure: try again later
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Which try of an update's handling this is."""
+
+    first: bool  # a retry must not count the update again (the flood guard did the first time)
+    last: bool  # no try comes after this one: the platform tells the user it failed
+
+
 Describe = Callable[[JSONDict], tuple[int | None, TextPart | None]]  # an update's chat, and its text part
-Handler = Callable[[Sequence[Entry], bool], Awaitable[Outcome]]  # the entries, and whether this is the last try
+Handler = Callable[[Sequence[Entry], Attempt], Awaitable[Outcome]]
 
 
 class Inbox:
@@ -103,7 +113,7 @@ class Inbox:
             )
             for e in entries
         ]
-        new = await self.db.write(_store, self.bot_id, rows, self.clock)
+        new = await self.db.write(_store, self.bot_id, rows, self.clock.now())
         failpoints.reached("inbox.stored")
         UPDATES.labels("stored").inc(len(new))
         UPDATES.labels("resent").inc(len(entries) - len(new))
@@ -134,15 +144,10 @@ class Inbox:
             page = await self.db.read(inbox_queries.pending, self.bot_id, after=after)
             for record in page:
                 if record.received_at <= cutoff:
-                    entries.append(self._entry_of(record.update_id, record.payload))
+                    entries.append(self.entry(json.loads(record.payload)))
             if len(page) < inbox_queries.PAGE:
                 return entries
             after = page[-1].update_id
-
-    def _entry_of(self, update_id: int, payload: str) -> Entry:
-        data = json.loads(payload)
-        chat_id, part = self.describe(data)
-        return Entry(update_id, chat_id, data, part)
 
     async def mark_handled(self, update_ids: Iterable[int]) -> None:
         await self.db.write(inbox_queries.mark_handled, self.bot_id, list(update_ids), now=self.clock.now())
@@ -158,8 +163,8 @@ class Inbox:
                 return total
 
 
-def _store(conn, bot_id: int, rows: Sequence[inbox_queries.NewUpdate], clock: Clock) -> set[int]:  # type: ignore[no-untyped-def]
-    new = inbox_queries.store(conn, bot_id, rows, now=clock.now())
+def _store(conn: Connection, bot_id: int, rows: Sequence[inbox_queries.NewUpdate], now: datetime) -> set[int]:
+    new = inbox_queries.store(conn, bot_id, rows, now=now)
     failpoints.reached("inbox.store.uncommitted")  # mid-transaction: nothing of it is stored
     return new
 
@@ -216,11 +221,6 @@ class Dispatcher:
             if lane.task is None:
                 self._idle.clear()
                 lane.task = asyncio.create_task(self._run_lane(entry.lane, lane), name="inbox-lane")
-
-    @property
-    def in_hand(self) -> int:
-        """Updates fed and not yet marked handled."""
-        return len(self._known)
 
     async def wait_idle(self) -> None:
         """Until every fed update is handled and marked (tests, the benchmark)."""
@@ -292,7 +292,7 @@ class Dispatcher:
         for attempt, backoff_s in enumerate((*RETRY_BACKOFF_S, None)):
             async with self._slots:
                 try:
-                    outcome = await self.handler(group, backoff_s is None)
+                    outcome = await self.handler(group, Attempt(first=attempt == 0, last=backoff_s is None))
                 except Exception:  # the handler's own error handling failed: log, count it handled
                     logger.exception("update %s could not be handled", group[0].update_id)
                     outcome = Outcome.HANDLED

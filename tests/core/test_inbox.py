@@ -11,7 +11,7 @@ import pytest
 
 from core import inbox as inbox_module
 from core.clock import ManualClock, SystemClock
-from core.inbox import MAX_REPLAYS, Dispatcher, Entry, Inbox, JSONDict, Outcome
+from core.inbox import MAX_REPLAYS, Attempt, Dispatcher, Entry, Inbox, JSONDict, Outcome
 from core.paste import MIN_PART_CHARS, TextPart
 from storage.db import Database
 
@@ -43,7 +43,7 @@ class Recorder:
         self.max_same_chat = 0
         self.max_running = 0
 
-    async def __call__(self, entries: Sequence[Entry], last_try: bool) -> Outcome:
+    async def __call__(self, entries: Sequence[Entry], attempt: Attempt) -> Outcome:
         chat = entries[0].chat_id
         self.running[chat] += 1
         self.max_same_chat = max(self.max_same_chat, self.running[chat])
@@ -98,7 +98,7 @@ async def test_what_a_stop_left_unhandled_is_handled_at_the_next_start_and_the_r
     inbox = make_inbox(db)
     gate = asyncio.Event()
 
-    async def stuck_on_three(entries: Sequence[Entry], last_try: bool) -> Outcome:
+    async def stuck_on_three(entries: Sequence[Entry], attempt: Attempt) -> Outcome:
         if entries[0].update_id == 3:
             await gate.wait()  # still being handled when the process goes
         first_run.append(entries[0].update_id)
@@ -139,7 +139,7 @@ async def test_a_transient_failure_is_tried_again_and_the_chat_waits_for_it(
     attempts: Counter[int] = Counter()
     order: list[int] = []
 
-    async def flaky(entries: Sequence[Entry], last_try: bool) -> Outcome:
+    async def flaky(entries: Sequence[Entry], attempt: Attempt) -> Outcome:
         update_id = entries[0].update_id
         attempts[update_id] += 1
         if update_id == 1 and attempts[1] <= 2:
@@ -163,10 +163,10 @@ async def test_the_last_try_is_said_so_and_then_the_update_is_done_with(
 ) -> None:
     monkeypatch.setattr(inbox_module, "RETRY_BACKOFF_S", (0.01, 0.01))
     inbox = make_inbox(db)
-    tries: list[bool] = []
+    tries: list[tuple[bool, bool]] = []
 
-    async def always_failing(entries: Sequence[Entry], last_try: bool) -> Outcome:
-        tries.append(last_try)
+    async def always_failing(entries: Sequence[Entry], attempt: Attempt) -> Outcome:
+        tries.append((attempt.first, attempt.last))
         return Outcome.RETRY
 
     dispatcher = Dispatcher(inbox, always_failing, concurrency=1, join_window_s=0.1)
@@ -175,7 +175,7 @@ async def test_the_last_try_is_said_so_and_then_the_update_is_done_with(
     await dispatcher.wait_idle()
     await dispatcher.stop()
 
-    assert tries == [False, False, True]  # on the last, the platform tells the user it failed
+    assert tries == [(True, False), (False, False), (False, True)]  # on the last, the user is told it failed
     assert await inbox.unhandled() == []  # and the update is done with: it cannot wedge its chat
 
 
