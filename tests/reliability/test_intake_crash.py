@@ -18,7 +18,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -31,7 +30,9 @@ from bot.emulator import BotAPIEmulator
 from bot.emulator.model import ChatMessage
 from tests.conftest import POSTGRES_ENV, _admin
 from tests.e2e.conftest import is_ack, is_document, is_result
+from tests.e2e.test_resilience import free_port
 from tests.reliability.process import BotProcess
+from tests.reliability.test_crash import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -72,12 +73,6 @@ class Tally:
     sent_before_kill: int
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def _database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
@@ -112,7 +107,7 @@ async def _run(moment: Moment, backend: str, tmp_path: Path, n: int) -> Tally:
         if moment.failpoint:
             env["BHIV_FAILPOINTS"] = moment.failpoint
         if moment.webhook:
-            port = _free_port()
+            port = free_port()
             env |= {
                 "WEBHOOK_URL": f"http://127.0.0.1:{port}/hook",
                 "WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -137,7 +132,7 @@ async def _run(moment: Moment, backend: str, tmp_path: Path, n: int) -> Tally:
         users = [emulator.user(90_000 + n * 1000 + i, f"User{i}") for i in range(BURST)]
         try:
             await bot.start()
-            await _wait(lambda: emulator.calls_to("setMyCommands"), 30)  # up, and taking updates
+            await eventually(lambda: emulator.calls_to("setMyCommands"), 30)  # up, and taking updates
             await asyncio.gather(*(u.send_text(f"Opening shot {u.id}\nThe middle\nThe end") for u in users))
             assert bot.process is not None
             await asyncio.wait_for(bot.process.wait(), 30)  # killed: by itself or by the emulator
@@ -147,7 +142,7 @@ async def _run(moment: Moment, backend: str, tmp_path: Path, n: int) -> Tally:
             emulator.webhook.on_accepted.clear()
             bot.extra_env.pop("BHIV_FAILPOINTS", None)
             await bot.start()
-            await _wait(lambda: all(sum(map(is_document, u.chat.bot_messages)) for u in users), 60)
+            await eventually(lambda: all(sum(map(is_document, u.chat.bot_messages)) for u in users), 60)
             await asyncio.sleep(0.5)  # a late duplicate would show up now
         finally:
             await bot.stop()
@@ -161,12 +156,6 @@ async def _run(moment: Moment, backend: str, tmp_path: Path, n: int) -> Tally:
 
 def _counts(messages: list[ChatMessage]) -> tuple[int, int, int]:
     return sum(map(is_ack, messages)), sum(map(is_result, messages)), sum(map(is_document, messages))
-
-
-async def _wait(check: Callable[[], object], timeout_s: float) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():
-            await asyncio.sleep(0.05)
 
 
 CONCURRENT_RUNS = 4  # bot processes at once: each start is about 2 s of CPU, and the machine has 2 cores
