@@ -87,6 +87,7 @@ def create_application(
         if services.workers is not None:
             await services.workers.start()
             stack.push_async_callback(services.workers.stop)
+        services.listen(bot_id=bot_id if Role.SEND in roles else None)  # results that workers elsewhere write
         await application.bot.set_my_commands(COMMANDS)
         logger.info("bot @%s (id %s) is up: %s", application.bot.username, bot_id, ", ".join(sorted(roles)))
 

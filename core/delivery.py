@@ -22,7 +22,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
-from core import failpoints
+from core import failpoints, owners
 from core.clock import Clock
 from core.errors import (
     DeliveryRejectedError,
@@ -31,6 +31,7 @@ from core.errors import (
 )
 from core.events import JobEvent, transition
 from core.metrics import NOTIFICATIONS
+from core.owners import Holder
 from core.settings import JobSettings
 from core.types import JobRecord, OutboxRecord, Submitted, VersionRecord
 from core.wakeups import Wakeups
@@ -41,9 +42,6 @@ from storage.states import FailureCode, NotificationKind
 
 logger = logging.getLogger(__name__)
 
-# Longer than any one send can take (python-telegram-bot's rate limiter may wait out a few 429s inside it);
-# only this process sends, so the lease only keeps the loop from starting a notification twice.
-LEASE_S = 600.0
 ACK_ORDER_WAIT_S = 10.0  # how long a chat's next reply waits for an ack queued behind other notifications
 ACK_IDLE_S = 0.25  # ... while nothing of its chat is being sent (the loop starts the next one within this)
 KEEP_TRYING_S = 24 * 3600.0  # results and acks are retried through transient errors for this long
@@ -85,6 +83,7 @@ class Delivery:
         *,
         bot_id: int,
         clock: Clock,
+        holder: Holder,
         wakeups: Wakeups,
         concurrency: int = 16,
         poll_interval_s: float = 1.0,
@@ -94,10 +93,13 @@ class Delivery:
         self.settings = settings
         self.bot_id = bot_id  # this sender delivers this bot's notifications only
         self.clock = clock
+        self.holder = holder  # a lease is this process's while it renews it (core.owners)
         self.wakeups = wakeups
         self.poll_interval_s = poll_interval_s
         self.concurrency = concurrency
         self._task: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        self._held: set[int] = set()  # outbox ids leased here and not yet recorded
         self._in_flight: set[asyncio.Task[bool]] = set()
         self._in_flight_ids: set[int] = set()
         self._sending: dict[int, int] = {}  # chat id -> notifications being handed to the sender now
@@ -109,16 +111,17 @@ class Delivery:
         return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
-        """Start the loop. The bot is the only sender, so leases left in the outbox are a dead process's:
-        release them, or what it had in flight would wait for the lease to run out."""
-        released = await self.db.write(outbox_queries.release_leases, self.bot_id)
+        """Start the loop. Leases of a sender that died on this machine (this one's previous life, say) are
+        freed first, or what it had in flight would wait for them to run out; any other sender's are its own."""
+        released = await self.db.write(_release_gone, self.bot_id)
         if released:
-            logger.warning("released %d notification(s) a previous run left in flight", released)
+            logger.warning("released %d notification(s) a dead process left in flight", released)
         self._task = asyncio.create_task(self._loop(), name="outbox-delivery")
+        self._renewer = asyncio.create_task(self._renew_forever(), name="outbox-leases")
 
     async def stop(self, *, timeout_s: float = 5.0) -> None:
         """Stop taking notifications; messages already handed to the sender get ``timeout_s`` to finish and be
-        marked, so a restart does not send them again."""
+        marked, so a restart does not send them again. What is still held then is let go of."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -128,6 +131,25 @@ class Delivery:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
+        try:
+            await self.db.write(outbox_queries.release_owned, self.bot_id, [self.holder.name])
+        except Exception as exc:
+            logger.warning("could not let go of the notifications in flight (%r); their leases run out", exc)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.holder.renew_every_s)
+            if not self._held:
+                continue
+            until = self.holder.until(self.clock.now())
+            try:
+                await self.db.write(outbox_queries.renew_leases, set(self._held), owner=self.holder.name, until=until)
+            except Exception as exc:
+                logger.warning("could not renew the leases of %d notification(s): %r", len(self._held), exc)
 
     async def run_until_idle(self) -> None:
         """Deliver everything due now, then return (tests, burst runs)."""
@@ -208,7 +230,7 @@ class Delivery:
     async def deliver_now(self, outbox_id: int) -> bool:
         """Lease one notification and deliver it; False when somebody else has it or it is done."""
         now = self.clock.now()
-        notification = await self.db.write(_lease_and_load, outbox_id, now, now + timedelta(seconds=LEASE_S))
+        notification = await self.db.write(_lease_and_load, outbox_id, self.holder.name, now, self.holder.until(now))
         if notification is None:
             return False
         if self._nothing_to_show(notification):
@@ -245,11 +267,13 @@ class Delivery:
     async def _deliver(self, notification: Notification) -> None:
         """Hand a leased notification to the sender, and record what came of it."""
         chat_id = notification.chat_id
+        self._held.add(notification.id)
         self._sending[chat_id] = self._sending.get(chat_id, 0) + 1
         self._chat_change(chat_id)
         try:
             await self._deliver_and_record(notification)
         finally:
+            self._held.discard(notification.id)
             self._sending[chat_id] -= 1
             if not self._sending[chat_id]:
                 del self._sending[chat_id]
@@ -348,9 +372,16 @@ _SHOWS_VERSION = (NotificationKind.RESULT, NotificationKind.RESULT_FILE)
 _TRACKS_ACK = (NotificationKind.ACK, NotificationKind.JOB_STATUS)
 
 
-def _lease_and_load(conn: Connection, outbox_id: int, now: datetime, until: datetime) -> Notification | None:
+def _release_gone(conn: Connection, bot_id: int) -> int:
+    gone = {owner for owner in outbox_queries.lease_owners(conn, bot_id) if owners.gone(owner)}
+    return outbox_queries.release_owned(conn, bot_id, gone)
+
+
+def _lease_and_load(
+    conn: Connection, outbox_id: int, owner: str, now: datetime, until: datetime
+) -> Notification | None:
     """Lease one notification and read what it is about, as it is now (rendered at delivery time)."""
-    row = outbox_queries.lease(conn, outbox_id, now=now, until=until)
+    row = outbox_queries.lease(conn, outbox_id, owner=owner, now=now, until=until)
     if row is None:
         return None
     return _load(conn, row)

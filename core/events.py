@@ -84,6 +84,8 @@ def transition(
     hear of it. Returns the jobs that moved, as they are now (none: the job was not in such a state)."""
     step = TRANSITIONS[event]
     moved = job_queries.update_status(conn, where, allowed=step.allowed, to=step.to, now=now, values=values)
+    if step.to == Q and event is not JobEvent.RETRYING:  # a retry is due later: the poll finds it then
+        job_queries.wake_workers(conn, len(moved))
     outbox_queries.enqueue(conn, [notification(job, kind, event, now) for job in moved for kind in step.notify])
     return moved
 

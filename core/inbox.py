@@ -13,9 +13,13 @@ Three steps, each safe to crash in:
    ids), else just after its handler returned. An update handled but not yet marked at a crash is handled again
    after the restart; per-message idempotency keeps it from making a second job.
 
-At start, every stored unhandled update is handled before anything new (``replay``); one that was found
-unhandled at ``MAX_REPLAYS`` starts in a row is given up with a log line (it kills the process, it seems).
-Handled rows are deleted after a retention (``INBOX_RETENTION_DAYS``), so the table stays small.
+Each stored update is held by the process that stored it (``core.owners``): a lease it renews every third of
+``BOT_LEASE_S`` and lets go of when it stops. At start, every stored unhandled update that is free (its holder
+stopped, died on this host, or let its lease run out) is handled before anything new (``replay``); later ones
+that come free (a process that died on another machine) are taken as their leases run out. One taken over
+``MAX_REPLAYS`` times (each holder died before handling it) is given up with a log line. So two processes alive
+together, as in a rolling deploy, never handle one update twice. Handled rows are deleted after a retention
+(``INBOX_RETENTION_DAYS``), so the table stays small.
 """
 
 from __future__ import annotations
@@ -32,17 +36,19 @@ from enum import Enum
 
 from sqlalchemy.engine import Connection
 
-from core import failpoints
+from core import failpoints, owners
 from core.clock import Clock
 from core.metrics import UPDATES
+from core.owners import Holder
 from core.paste import MAX_PARTS, TextPart, continues
 from storage import inbox as inbox_queries
 from storage.db import Database
+from storage.records import InboxRecord
 
 logger = logging.getLogger(__name__)
 
 MAX_REPLAYS = 3  # starts that find an update unhandled before it is given up
-RESCAN_S = 30.0  # how often stored updates nobody holds are looked for (the safety net)
+LOST_AFTER_S = 30.0  # an update of ours stored this long ago and held by no lane here is fed again (a safety net)
 PRUNE_EVERY_S = 3600.0
 PRUNE_CHUNK = 5000
 RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 30.0)  # then the handler is told it is the last try
@@ -87,9 +93,12 @@ Handler = Callable[[Sequence[Entry], Attempt], Awaitable[Outcome]]
 class Inbox:
     """One bot's stored updates."""
 
-    def __init__(self, db: Database, *, bot_id: int, clock: Clock, describe: Describe, retention_days: float) -> None:
+    def __init__(
+        self, db: Database, *, bot_id: int, clock: Clock, holder: Holder, describe: Describe, retention_days: float
+    ) -> None:
         self.db = db
         self.bot_id = bot_id
+        self.holder = holder
         self.clock = clock
         self.describe = describe
         self.retention = timedelta(days=retention_days)
@@ -113,41 +122,47 @@ class Inbox:
             )
             for e in entries
         ]
-        new = await self.db.write(_store, self.bot_id, rows, self.clock.now())
+        new = await self.db.write(_store, self.bot_id, rows, self.holder, self.clock.now())
         failpoints.reached("inbox.stored")
         UPDATES.labels("stored").inc(len(new))
         UPDATES.labels("resent").inc(len(entries) - len(new))
         return [e for e in entries if e.update_id in new]
 
     async def start_replay(self) -> list[Entry]:
-        """Count a replay for every unhandled update, give up on those replayed too often, and return the rest,
-        oldest first."""
-        poisoned = await self.db.write(
-            inbox_queries.count_replay, self.bot_id, max_replays=MAX_REPLAYS, now=self.clock.now()
+        """Hold every free unhandled update (a replay counted for each), give up on those replayed too often,
+        and return the rest, oldest first."""
+        taken, poisoned = await self.db.write(_take, self.bot_id, self.holder, self.clock.now(), own_too=True)
+        self._given_up(poisoned)
+        return [self._entry_of(record) for record in taken]
+
+    async def keep(self, known: frozenset[int]) -> list[Entry]:
+        """Renew this process's hold on its updates, and return those to handle now: the ones that came free
+        (their holder died or let go), and any of its own stored ``LOST_AFTER_S`` ago that are not in ``known``
+        (held by nothing here: a handling lost to a bug)."""
+        now = self.clock.now()
+        taken, poisoned = await self.db.write(
+            _keep, self.bot_id, self.holder, known, now, now - timedelta(seconds=LOST_AFTER_S)
         )
+        self._given_up(poisoned)
+        return [self._entry_of(record) for record in taken]
+
+    async def release(self) -> int:
+        """Let go of this process's unhandled updates (it stops): another process takes them at once."""
+        return await self.db.write(inbox_queries.release, self.bot_id, owner=self.holder.name)
+
+    def _entry_of(self, record: InboxRecord) -> Entry:
+        return self.entry(json.loads(record.payload))
+
+    @staticmethod
+    def _given_up(poisoned: Sequence[InboxRecord]) -> None:
         for record in poisoned:
             UPDATES.labels("given_up").inc()
             logger.error(
-                "update %s (chat %s) was found unhandled at %d starts in a row; given up",
+                "update %s (chat %s) was taken over %d times, each holder dying before it was handled; given up",
                 record.update_id,
                 record.chat_id,
                 MAX_REPLAYS + 1,
             )
-        return await self.unhandled()
-
-    async def unhandled(self, *, older_than_s: float = 0.0) -> list[Entry]:
-        """The bot's unhandled updates (received at least ``older_than_s`` ago), oldest first."""
-        cutoff = self.clock.now() - timedelta(seconds=older_than_s)
-        entries: list[Entry] = []
-        after = -1
-        while True:
-            page = await self.db.read(inbox_queries.pending, self.bot_id, after=after)
-            for record in page:
-                if record.received_at <= cutoff:
-                    entries.append(self.entry(json.loads(record.payload)))
-            if len(page) < inbox_queries.PAGE:
-                return entries
-            after = page[-1].update_id
 
     async def mark_handled(self, update_ids: Iterable[int]) -> None:
         await self.db.write(inbox_queries.mark_handled, self.bot_id, list(update_ids), now=self.clock.now())
@@ -163,10 +178,46 @@ class Inbox:
                 return total
 
 
-def _store(conn: Connection, bot_id: int, rows: Sequence[inbox_queries.NewUpdate], now: datetime) -> set[int]:
-    new = inbox_queries.store(conn, bot_id, rows, now=now)
+def _store(
+    conn: Connection, bot_id: int, rows: Sequence[inbox_queries.NewUpdate], holder: Holder, now: datetime
+) -> set[int]:
+    new = inbox_queries.store(conn, bot_id, rows, owner=holder.name, until=holder.until(now), now=now)
     failpoints.reached("inbox.store.uncommitted")  # mid-transaction: nothing of it is stored
     return new
+
+
+_Taken = tuple[list[InboxRecord], list[InboxRecord]]
+
+
+def _take(conn: Connection, bot_id: int, holder: Holder, now: datetime, *, own_too: bool) -> _Taken:
+    gone = {owner for owner in inbox_queries.owners(conn, bot_id) if owner != holder.name and owners.gone(owner)}
+    return inbox_queries.take(
+        conn,
+        bot_id,
+        owner=holder.name,
+        gone=gone,
+        until=holder.until(now),
+        now=now,
+        max_replays=MAX_REPLAYS,
+        own_too=own_too,
+    )
+
+
+def _keep(
+    conn: Connection, bot_id: int, holder: Holder, known: frozenset[int], now: datetime, lost_before: datetime
+) -> _Taken:
+    inbox_queries.renew(conn, bot_id, owner=holder.name, until=holder.until(now))
+    taken, poisoned = _take(conn, bot_id, holder, now, own_too=False)
+    fresh = {record.update_id for record in taken}
+    lost = [
+        update_id
+        for update_id in inbox_queries.held(conn, bot_id, owner=holder.name, received_before=lost_before)
+        if update_id not in known and update_id not in fresh
+    ]
+    if lost:
+        logger.warning("%d stored update(s) were held by nobody here; handling them now", len(lost))
+    records = sorted([*taken, *inbox_queries.load(conn, bot_id, lost)], key=lambda record: record.update_id)
+    return records, poisoned
 
 
 @dataclass
@@ -199,7 +250,7 @@ class Dispatcher:
         """Replay what a previous run left unhandled, then keep the safety net and the pruning going."""
         self.feed(await self.inbox.start_replay(), replayed=True)
         self._background = [
-            asyncio.create_task(self._rescan_forever(), name="inbox-rescan"),
+            asyncio.create_task(self._keep_forever(), name="inbox-leases"),
             asyncio.create_task(self._prune_forever(), name="inbox-prune"),
         ]
 
@@ -251,6 +302,13 @@ class Dispatcher:
         if self._marker is not None:  # the marks of what was handled; what is not written is handled again
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._marker, timeout_s)  # cancels it past the timeout
+        try:
+            released = await self.inbox.release()
+        except Exception as exc:
+            logger.warning("could not let go of the stored updates (%r); their lease runs out instead", exc)
+        else:
+            if released:
+                logger.info("%d stored update(s) left unhandled for the next process", released)
 
     async def _run_lane(self, key: tuple[str, int], lane: _Lane) -> None:
         try:
@@ -337,22 +395,17 @@ class Dispatcher:
             if self._marked_while_scanning is not None:
                 self._marked_while_scanning |= batch
 
-    async def _rescan_forever(self) -> None:
-        """The safety net: a stored update that nobody holds (its handling was lost to a bug) is fed again."""
+    async def _keep_forever(self) -> None:
+        """Renew the hold on this process's updates, and feed those that came free, or that nobody here holds."""
         while True:
-            await asyncio.sleep(RESCAN_S)
+            await asyncio.sleep(self.inbox.holder.renew_every_s)
             self._marked_while_scanning = set()
             try:
-                found = await self.inbox.unhandled(older_than_s=RESCAN_S)
+                found = await self.inbox.keep(frozenset(self._known))
                 marked, self._marked_while_scanning = self._marked_while_scanning, None
-                lost = [
-                    entry for entry in found if entry.update_id not in marked and entry.update_id not in self._known
-                ]
-                if lost:
-                    logger.warning("%d stored update(s) were held by nobody; handling them now", len(lost))
-                    self.feed(lost)
+                self.feed(entry for entry in found if entry.update_id not in marked)
             except Exception as exc:
-                logger.warning("could not look for unhandled updates: %r", exc)
+                logger.warning("could not renew the hold on stored updates: %r", exc)
             finally:
                 self._marked_while_scanning = None
 

@@ -24,11 +24,11 @@ from sqlalchemy.exc import IntegrityError
 
 from core import failpoints
 from core.clock import Clock
-from core.delivery import LEASE_S as SEND_LEASE_S
 from core.errors import Quota, QuotaExceededError
 from core.events import ON_SUBMIT, JobEvent, notification
 from core.ids import new_job_id
 from core.metrics import JOBS_SUBMITTED
+from core.owners import Holder
 from core.scripts import clean_script
 from core.settings import JobSettings
 from core.types import Author, LeasedAck, ScriptSubmission, Submitted, VersionRecord
@@ -72,7 +72,10 @@ def message_key(bot_id: int, chat_id: int, message_id: int) -> str:
 class Intake:
     """What one bot receives becomes jobs: ``bot_id`` (getMe's) scopes every key."""
 
-    def __init__(self, db: Database, settings: JobSettings, *, bot_id: int, clock: Clock, wakeups: Wakeups) -> None:
+    def __init__(
+        self, db: Database, settings: JobSettings, *, bot_id: int, clock: Clock, holder: Holder, wakeups: Wakeups
+    ) -> None:
+        self.holder = holder  # the ack an intake takes is leased to this process, as its sender's are
         self.db = db
         self.bot_id = bot_id
         self._waiting: list[tuple[Request, asyncio.Future[Submitted | Exception]]] = []
@@ -154,7 +157,7 @@ class Intake:
     async def submit_many(self, requests: Sequence[Request]) -> list[Submitted | Exception]:
         """Store a batch in one write transaction; one outcome per request, in order."""
         try:
-            outcomes = await self.db.write(self._store, requests, self.clock.now(), self.settings)
+            outcomes = await self.db.write(self._store, requests, self.clock.now(), self.settings, self.holder)
         except Exception as exc:  # rolled back: nothing of the batch was stored
             if len(requests) > 1:
                 return [await self._submit_alone(request) for request in requests]
@@ -208,7 +211,7 @@ class Intake:
             handed_back.add_done_callback(self._handed_back)
 
     def _handed_back(self, task: asyncio.Future[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:  # the lease runs out instead (SEND_LEASE_S)
+        if not task.cancelled() and task.exception() is not None:  # the lease runs out instead (BOT_LEASE_S)
             logger.warning("could not hand back an ack: %r", task.exception())
         self.wakeups.outbox_changed()
 
@@ -224,12 +227,12 @@ class Intake:
 
     @staticmethod
     def _store(
-        conn: Connection, requests: Sequence[Request], now: datetime, settings: JobSettings
+        conn: Connection, requests: Sequence[Request], now: datetime, settings: JobSettings, holder: Holder
     ) -> list[Submitted | Exception]:
         """Requests stored before return their first job; then quotas (a refused request writes nothing); then
         users, scripts, jobs and acks: one statement each for the whole batch. The inbox updates of every
         request that got its job (new or stored before) are marked handled with it."""
-        outcomes = Intake._store_requests(conn, requests, now, settings)
+        outcomes = Intake._store_requests(conn, requests, now, settings, holder)
         for bot_id in {r.bot_id for r in requests}:
             handled = [
                 update_id
@@ -243,7 +246,7 @@ class Intake:
 
     @staticmethod
     def _store_requests(
-        conn: Connection, requests: Sequence[Request], now: datetime, settings: JobSettings
+        conn: Connection, requests: Sequence[Request], now: datetime, settings: JobSettings, holder: Holder
     ) -> list[Submitted | Exception]:
         stored_before = job_queries.find_jobs_by_request(conn, {r.request_key for r in requests})
         first_of: dict[str, int] = {}  # request key -> the index of its first request in this batch
@@ -265,12 +268,12 @@ class Intake:
             if outcomes[i] is None and r.request_key not in stored_before and first_of[r.request_key] == i
         ]
         if accepted:
-            for (i, _), submitted in zip(accepted, _insert(conn, [r for _, r in accepted], now), strict=True):
+            for (i, _), submitted in zip(accepted, _insert(conn, [r for _, r in accepted], now, holder), strict=True):
                 outcomes[i] = submitted
         return _repeats_answered(requests, outcomes, first_of)
 
 
-def _insert(conn: Connection, requests: Sequence[Request], now: datetime) -> list[Submitted]:
+def _insert(conn: Connection, requests: Sequence[Request], now: datetime, holder: Holder) -> list[Submitted]:
     users = {r.author.user_id: r.author for r in requests if r.author is not None}
     if users:
         job_queries.upsert_users(
@@ -307,7 +310,7 @@ def _insert(conn: Connection, requests: Sequence[Request], now: datetime) -> lis
         for bot_id in {job.bot_id for job in jobs}
         for chat_id in outbox_queries.chats_with_pending(conn, bot_id, {j.chat_id for j in jobs if j.bot_id == bot_id})
     }
-    lease_until = now + timedelta(seconds=SEND_LEASE_S)  # the delivery loop's own lease
+    lease_until = holder.until(now)  # the delivery loop's own lease
     acks = []
     for job, request in zip(jobs, requests, strict=True):
         leased = request.take_ack and (job.bot_id, job.chat_id) not in busy
@@ -315,7 +318,10 @@ def _insert(conn: Connection, requests: Sequence[Request], now: datetime) -> lis
         ack = notification(job, ON_SUBMIT, JobEvent.SUBMITTED, now)
         acks.append(
             dataclasses.replace(
-                ack, payload={"reply_to": request.reply_to}, lease_until=lease_until if leased else None
+                ack,
+                payload={"reply_to": request.reply_to},
+                lease_until=lease_until if leased else None,
+                lease_owner=holder.name,
             )
         )
     ack_ids = outbox_queries.enqueue_many(conn, acks)

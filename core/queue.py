@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_
+from sqlalchemy import and_, or_
 from sqlalchemy.engine import Connection
 
+from core import owners
 from core.clock import Clock
 from core.errors import JobStateError
 from core.events import JobEvent, transition
@@ -99,6 +100,7 @@ class JobQueue:
             if not requeued:
                 return None
             JOB_FAILURES.labels("no").inc()
+            self.wakeups.jobs_due_in(delay_s)
             logger.warning("job %s attempt %d failed (%s); retry in %.1f s", job.id, job.attempts, reason, delay_s)
             return JobStatus.QUEUED
         failed = await self.db.write(
@@ -123,10 +125,13 @@ class JobQueue:
             self.wakeups.jobs_added()
         return bool(released)
 
-    async def reap(self) -> tuple[list[str], list[str]]:
-        """Jobs whose worker died (lease expired) go back to the queue; those that took a worker down
-        ``job_max_attempts`` times fail. Run at start and periodically. Returns (requeued ids, failed ids)."""
-        requeued, failed = await self.db.write(_reap, self.clock.now(), self.settings.job_max_attempts)
+    async def reap(self, *, spare: str | None = None) -> tuple[list[str], list[str]]:
+        """Jobs whose worker died go back to the queue: when their lease ran out, or at once when the worker was
+        a process of this machine that is gone (``core.owners``); those that took a worker down
+        ``job_max_attempts`` times fail. Run at start and periodically; ``spare`` names this process's own
+        workers, alive (left out at start, when a job of that name is a previous life's). Returns (requeued
+        ids, failed ids)."""
+        requeued, failed = await self.db.write(_reap, self.clock.now(), self.settings.job_max_attempts, spare)
         if requeued:
             logger.warning("requeued %d job(s) whose lease expired: %s", len(requeued), ", ".join(requeued))
             self.wakeups.jobs_added(len(requeued))
@@ -176,8 +181,13 @@ def _complete(
     )
 
 
-def _reap(conn: Connection, now: datetime, max_attempts: int) -> tuple[list[str], list[str]]:
-    expired = job_queries.lease_expired(now)
+def _reap(conn: Connection, now: datetime, max_attempts: int, spare: str | None) -> tuple[list[str], list[str]]:
+    gone = {
+        worker
+        for worker in job_queries.running_workers(conn)
+        if worker.split("/", 1)[0] != spare and owners.gone(worker)
+    }
+    expired = or_(job_queries.lease_expired(now), job_queries.held_by(gone)) if gone else job_queries.lease_expired(now)
     failed = transition(
         conn,
         JobEvent.FAILED,

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from core import owners
 from core.clock import Clock, DatabaseClock
 from core.delivery import Delivery, Sender
 from core.errors import StartupError
@@ -21,6 +22,7 @@ from core.feedback import FeedbackService
 from core.inbox import Describe, Inbox
 from core.intake import Intake
 from core.lm import LMClient
+from core.owners import Holder
 from core.pipeline import Pipeline
 from core.queries import JobQueries
 from core.queue import JobQueue
@@ -61,9 +63,20 @@ class Core:
     wakeups: Wakeups
     queue: JobQueue
     queries: JobQueries
+    holder: Holder
     workers: WorkerPool | None = None
     lm: LMClient | None = None
     _clock_task: asyncio.Task[None] | None = None
+    _listener: asyncio.Task[None] | None = None
+
+    def listen(self, *, bot_id: int | None) -> None:
+        """Follow other processes' wake-ups (PostgreSQL) for this process's workers and ``bot_id``'s sender
+        (None: it sends nothing); until ``aclose``."""
+        workers = self.settings.jobs.worker_concurrency if self.workers is not None else 0
+        if self._listener is None and self.db.can_listen and (workers or bot_id is not None):
+            self._listener = asyncio.create_task(
+                self.wakeups.listen(self.db, workers=workers, bot_id=bot_id), name="wakeups-listener"
+            )
 
     async def adopt_rows_of_no_bot(self, bot_id: int) -> None:
         """Rows from before keys were scoped to the bot belong to the bot that served the database then: the
@@ -73,13 +86,16 @@ class Core:
             logger.warning("%d row(s) from before keys named their bot now belong to bot %s", adopted, bot_id)
 
     def intake(self, bot_id: int) -> Intake:
-        return Intake(self.db, self.settings.jobs, bot_id=bot_id, clock=self.clock, wakeups=self.wakeups)
+        return Intake(
+            self.db, self.settings.jobs, bot_id=bot_id, clock=self.clock, holder=self.holder, wakeups=self.wakeups
+        )
 
     def inbox(self, bot_id: int, describe: Describe) -> Inbox:
         return Inbox(
             self.db,
             bot_id=bot_id,
             clock=self.clock,
+            holder=self.holder,
             describe=describe,
             retention_days=self.settings.storage.inbox_retention_days,
         )
@@ -88,12 +104,21 @@ class Core:
         return FeedbackService(self.db, intake, clock=self.clock)
 
     def delivery(self, sender: Sender, *, bot_id: int) -> Delivery:
-        return Delivery(self.db, sender, self.settings.jobs, bot_id=bot_id, clock=self.clock, wakeups=self.wakeups)
+        return Delivery(
+            self.db,
+            sender,
+            self.settings.jobs,
+            bot_id=bot_id,
+            clock=self.clock,
+            holder=self.holder,
+            wakeups=self.wakeups,
+        )
 
     async def aclose(self) -> None:
-        if self._clock_task is not None:
-            self._clock_task.cancel()
-            await asyncio.gather(self._clock_task, return_exceptions=True)
+        for task in (self._listener, self._clock_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.lm is not None:
             await self.lm.aclose()
         await self.db.close()
@@ -143,7 +168,8 @@ async def open_core(
         wakeups = Wakeups()
         queue = JobQueue(db, settings.jobs, clock=clock, wakeups=wakeups)
         queries = JobQueries(db)
-        core = Core(settings, db, clock, wakeups, queue, queries, _clock_task=clock_task)
+        holder = Holder(owners.this_process(), settings.jobs.bot_lease_s)
+        core = Core(settings, db, clock, wakeups, queue, queries, holder, _clock_task=clock_task)
         if Role.WORK in roles and settings.jobs.worker_concurrency > 0:
             pipeline, core.lm = create_pipeline(settings.lm)
             logger.info(

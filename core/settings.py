@@ -64,6 +64,9 @@ class JobSettings(BaseSettings):
     job_max_attempts: int = Field(default=3, ge=1)
     job_retry_backoff_s: float = Field(default=5.0, ge=0)
     job_poll_interval_s: float = Field(default=1.0, gt=0)
+    # A `run` process's hold on the updates it stored and the messages it is sending: renewed every third of it,
+    # taken over by another process when it runs out (at once on the same machine when the holder is dead).
+    bot_lease_s: float = Field(default=15.0, ge=1)
     max_script_chars: int = Field(default=20_000, ge=1)
     max_scenes: int = Field(default=300, ge=1)
     max_active_jobs_per_user: int = Field(default=3, ge=1)

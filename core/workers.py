@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
+from core import owners
 from core.errors import JobInputGoneError
 from core.metrics import PIPELINE_SECONDS
 from core.pipeline import Pipeline, PipelineResult
@@ -35,6 +34,7 @@ from storage.states import FailureCode
 logger = logging.getLogger(__name__)
 
 DB_ERROR_BACKOFF_S = 1.0
+LISTENING_POLL_S = 5.0
 BOOKKEEPING_TIMEOUT_S = 5.0
 BOOKKEEPING_RETRY_DELAYS_S = (0.2, 0.5, 1.0)
 T = TypeVar("T")
@@ -56,8 +56,8 @@ class WorkerPool:
         self.wakeups = wakeups
         self.pipeline = pipeline
         self.settings = settings
-        # jobs.worker_id holds 64 characters: "<host>:<pid>/<index>" with the host cut to fit
-        self.name = (name or f"{socket.gethostname()[:40]}:{os.getpid()}")[:56]
+        # jobs.worker_id holds 64 characters: "<host>:<pid>/<index>" (core.owners cuts the host to fit)
+        self.name = (name or owners.this_process())[:56]
         self._tasks: list[asyncio.Task[None]] = []
         self._reaper: asyncio.Task[None] | None = None
         self._stopping = False
@@ -68,6 +68,13 @@ class WorkerPool:
     @property
     def heartbeat_s(self) -> float:
         return self.settings.job_lease_s / 3
+
+    @property
+    def idle_poll_s(self) -> float:
+        """How long an idle worker waits for a wake-up before it looks anyway: the poll is the safety net
+        while other processes' wake-ups reach this one, the only way while they do not (SQLite)."""
+        poll_s = self.settings.job_poll_interval_s
+        return max(poll_s, LISTENING_POLL_S) if self.wakeups.listening else poll_s
 
     @property
     def alive(self) -> int:
@@ -122,7 +129,7 @@ class WorkerPool:
             if job is None:
                 if self._burst:
                     return
-                await self.wakeups.wait_for_jobs(self.settings.job_poll_interval_s)
+                await self.wakeups.wait_for_jobs(self.idle_poll_s)
                 continue
             await self.wakeups.job_taken()
             self.in_flight[job.id] = job
@@ -207,7 +214,7 @@ class WorkerPool:
         while True:
             await asyncio.sleep(self.settings.job_lease_s / 2)
             try:
-                await self.queue.reap()
+                await self.queue.reap(spare=self.name)
             except Exception:
                 logger.warning("lease reaper failed; trying again later", exc_info=True)
 

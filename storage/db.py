@@ -21,10 +21,11 @@ method of it goes through, and ``tests/storage/test_db.py`` fails loudly should 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -43,11 +44,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+Notice = tuple[str, str]  # (channel, payload)
 P = ParamSpec("P")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READERS = 2
+LISTEN_PING_S = 30.0  # a silent listening connection is checked this often (a lost network says nothing)
 POSTGRES_INSTALL_HINT = "pip install -e '.[postgres]'"
 
 
@@ -69,6 +72,16 @@ class Database(Protocol):
 
     async def server_time(self) -> datetime:
         """The database's clock (the one that processes on several machines share)."""
+        ...
+
+    @property
+    def can_listen(self) -> bool:
+        """Whether ``listen`` hears other processes (PostgreSQL's LISTEN/NOTIFY; SQLite has none)."""
+        ...
+
+    def listen(self, channels: Sequence[str]) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Notice]]:
+        """A connection of its own that listens on ``channels``: an iterator of (channel, payload), which ends or
+        raises when the connection is lost."""
         ...
 
     def sync_engines(self) -> list[Engine]:
@@ -217,6 +230,11 @@ class SQLiteDatabase:
     async def server_time(self) -> datetime:
         return datetime.now(UTC)  # every process on one SQLite file runs on the one machine that holds it
 
+    can_listen = False
+
+    def listen(self, channels: Sequence[str]) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Notice]]:
+        raise NotImplementedError("SQLite has no notifications: its processes poll")
+
     def sync_engines(self) -> list[Engine]:
         return list({id(lane.conn.engine): lane.conn.engine for lane in [self._writer, *self._readers]}.values())
 
@@ -231,8 +249,9 @@ class SQLiteDatabase:
 class PostgresDatabase:
     dialect = "postgresql"
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
         self._engine = engine
+        self._conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int) -> PostgresDatabase:
@@ -253,7 +272,7 @@ class PostgresDatabase:
             ) from exc
         except ArgumentError as exc:
             raise DatabaseUrlError(f"DATABASE_URL: {exc}") from exc
-        database = cls(engine)
+        database = cls(engine, url)
         try:
             await database.server_time()
         except (DBAPIError, OSError) as exc:
@@ -281,8 +300,35 @@ class PostgresDatabase:
             value = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
         return value.astimezone(UTC)
 
+    can_listen = True
+
+    @contextlib.asynccontextmanager
+    async def listen(self, channels: Sequence[str]) -> AsyncIterator[AsyncIterator[Notice]]:
+        import psycopg  # installed with the PostgreSQL extra, as the engine's driver
+        from psycopg import sql
+
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        try:
+            for channel in channels:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            yield _notices(conn)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
     def sync_engines(self) -> list[Engine]:
         return [self._engine.sync_engine]
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+async def _notices(conn: Any) -> AsyncIterator[Notice]:
+    """The notifications ``conn`` hears, checking it with a query whenever it has heard nothing for a while."""
+    while True:
+        heard = False
+        async for notice in conn.notifies(timeout=LISTEN_PING_S):
+            heard = True
+            yield notice.channel, notice.payload
+        if not heard:
+            await conn.execute("SELECT 1")

@@ -6,15 +6,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from storage.records import InboxRecord
 from storage.tables import inbox
 from storage.types import UTCDateTime
 from storage.upsert import Insert, PerDialect, one_or_many
-
-PAGE = 500  # unhandled updates read at a time
 
 REUSED_AFTER = timedelta(days=1)
 
@@ -31,6 +29,8 @@ def _store_or_reuse(stmt: Insert) -> Insert:
             "received_at": stmt.excluded.received_at,
             "replays": 0,
             "handled_at": None,
+            "owner": stmt.excluded.owner,
+            "lease_expires_at": stmt.excluded.lease_expires_at,
         },
         where=and_(inbox.c.handled_at.is_not(None), inbox.c.received_at < bindparam("reused_before")),
     ).returning(inbox.c.update_id)
@@ -38,12 +38,6 @@ def _store_or_reuse(stmt: Insert) -> Insert:
 
 _STORE = PerDialect(lambda insert: _store_or_reuse(insert(inbox)))
 _UNHANDLED = inbox.c.handled_at.is_(None)
-_PENDING = (
-    select(inbox)
-    .where(inbox.c.bot_id == bindparam("bot_id"), _UNHANDLED, inbox.c.update_id > bindparam("after"))
-    .order_by(inbox.c.update_id)
-    .limit(bindparam("limit"))
-)
 _MARK_HANDLED = (
     update(inbox)
     .where(
@@ -62,8 +56,11 @@ class NewUpdate:
     payload: str  # the update's JSON
 
 
-def store(conn: Connection, bot_id: int, updates: Sequence[NewUpdate], *, now: datetime) -> set[int]:
-    """Store updates in one statement; returns the ids of those not stored before (a resent update adds nothing)."""
+def store(
+    conn: Connection, bot_id: int, updates: Sequence[NewUpdate], *, owner: str, until: datetime, now: datetime
+) -> set[int]:
+    """Store updates in one statement, held by ``owner`` until ``until``; returns the ids of those not stored
+    before (a resent update adds nothing)."""
     if not updates:
         return set()
     rows = [
@@ -74,6 +71,8 @@ def store(conn: Connection, bot_id: int, updates: Sequence[NewUpdate], *, now: d
             "payload": u.payload,
             "received_at": now,
             "replays": 0,
+            "owner": owner,
+            "lease_expires_at": until,
             "reused_before": now - REUSED_AFTER,
         }
         for u in updates
@@ -81,26 +80,81 @@ def store(conn: Connection, bot_id: int, updates: Sequence[NewUpdate], *, now: d
     return set(conn.execute(_STORE(conn), one_or_many(rows)).scalars())
 
 
-def pending(conn: Connection, bot_id: int, *, after: int = -1, limit: int = PAGE) -> list[InboxRecord]:
-    """The bot's unhandled updates after ``after``, oldest first."""
-    rows = conn.execute(_PENDING, {"bot_id": bot_id, "after": after, "limit": limit})
-    return [InboxRecord.from_row(row) for row in rows]
+def owners(conn: Connection, bot_id: int) -> set[str]:
+    """The processes that hold the bot's unhandled updates."""
+    stmt = select(inbox.c.owner).where(inbox.c.bot_id == bot_id, _UNHANDLED, inbox.c.owner.is_not(None)).distinct()
+    return {owner for owner in conn.execute(stmt).scalars() if owner is not None}
 
 
-def count_replay(conn: Connection, bot_id: int, *, max_replays: int, now: datetime) -> list[InboxRecord]:
-    """At start: count one more replay for every unhandled update; those replayed ``max_replays`` times already
-    (each start since they came ended before they were handled) are marked handled and returned, so an update
-    that kills the process cannot do it forever."""
-    conn.execute(update(inbox).where(inbox.c.bot_id == bot_id, _UNHANDLED).values(replays=inbox.c.replays + 1))
-    poisoned = [
-        InboxRecord.from_row(row)
-        for row in conn.execute(
-            select(inbox).where(inbox.c.bot_id == bot_id, _UNHANDLED, inbox.c.replays > max_replays)
-        )
+def take(
+    conn: Connection,
+    bot_id: int,
+    *,
+    owner: str,
+    gone: Collection[str],
+    until: datetime,
+    now: datetime,
+    max_replays: int,
+    own_too: bool,
+) -> tuple[list[InboxRecord], list[InboxRecord]]:
+    """Hold for ``owner`` every unhandled update of the bot that is free: held by nobody, by a process in
+    ``gone``, on a lease that ran out, or (``own_too``: at start, when ``owner`` may be this process's previous
+    life) by ``owner``. Each counts a replay; one replayed more than ``max_replays`` times (each holder died
+    before handling it) is marked handled instead. Returns (taken, given up), each in update_id order."""
+    free = [
+        inbox.c.owner.is_(None),
+        inbox.c.lease_expires_at.is_(None),
+        inbox.c.lease_expires_at < now,
     ]
+    if gone:
+        free.append(inbox.c.owner.in_(list(gone)))
+    if own_too:
+        free.append(inbox.c.owner == owner)
+    stmt = (
+        update(inbox)
+        .where(inbox.c.bot_id == bot_id, _UNHANDLED, or_(*free))
+        .values(owner=owner, lease_expires_at=until, replays=inbox.c.replays + 1)
+        .returning(*inbox.c)
+    )
+    rows = sorted((InboxRecord.from_row(row) for row in conn.execute(stmt)), key=lambda r: r.update_id)
+    poisoned = [record for record in rows if record.replays > max_replays]
     if poisoned:
         mark_handled(conn, bot_id, [record.update_id for record in poisoned], now=now)
-    return poisoned
+    return [record for record in rows if record.replays <= max_replays], poisoned
+
+
+def held(conn: Connection, bot_id: int, *, owner: str, received_before: datetime) -> list[int]:
+    """The ids of the unhandled updates ``owner`` holds, received before ``received_before``, in order."""
+    stmt = (
+        select(inbox.c.update_id)
+        .where(inbox.c.bot_id == bot_id, _UNHANDLED, inbox.c.owner == owner, inbox.c.received_at < received_before)
+        .order_by(inbox.c.update_id)
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def load(conn: Connection, bot_id: int, update_ids: Collection[int]) -> list[InboxRecord]:
+    """The stored updates with these ids, in order."""
+    if not update_ids:
+        return []
+    stmt = (
+        select(inbox)
+        .where(inbox.c.bot_id == bot_id, inbox.c.update_id.in_(list(update_ids)))
+        .order_by(inbox.c.update_id)
+    )
+    return [InboxRecord.from_row(row) for row in conn.execute(stmt)]
+
+
+def renew(conn: Connection, bot_id: int, *, owner: str, until: datetime) -> int:
+    """Extend ``owner``'s hold on the bot's unhandled updates; returns how many it holds."""
+    stmt = update(inbox).where(inbox.c.bot_id == bot_id, _UNHANDLED, inbox.c.owner == owner)
+    return conn.execute(stmt.values(lease_expires_at=until)).rowcount
+
+
+def release(conn: Connection, bot_id: int, *, owner: str) -> int:
+    """Let go of ``owner``'s unhandled updates (it is stopping): the next process takes them at once."""
+    stmt = update(inbox).where(inbox.c.bot_id == bot_id, _UNHANDLED, inbox.c.owner == owner)
+    return conn.execute(stmt.values(owner=None, lease_expires_at=None)).rowcount
 
 
 def mark_handled(conn: Connection, bot_id: int, update_ids: Collection[int], *, now: datetime) -> None:

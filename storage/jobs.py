@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, upda
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
+from storage import notify
 from storage.records import JobRecord, ScriptRecord, VersionRecord
 from storage.states import ACTIVE, JobStatus
 from storage.tables import jobs, outbox, prompts, scripts, users, versions
@@ -113,9 +114,17 @@ def insert_scripts(conn: Connection, rows: Sequence[Mapping[str, object]]) -> di
 
 
 def insert_jobs(conn: Connection, rows: Sequence[Mapping[str, object]]) -> dict[str, JobRecord]:
-    """Store jobs; returns them as stored, by id."""
+    """Store jobs; returns them as stored, by id. Idle workers in other processes are woken at the commit."""
     result = conn.execute(_INSERT_JOB, one_or_many(rows))
-    return {record.id: record for record in map(JobRecord.from_row, result)}
+    stored = {record.id: record for record in map(JobRecord.from_row, result)}
+    wake_workers(conn, len(stored))
+    return stored
+
+
+def wake_workers(conn: Connection, count: int) -> None:
+    """``count`` jobs become claimable when the caller's transaction commits."""
+    if count:
+        notify.send(conn, notify.JOBS, str(count))
 
 
 def count_jobs_by_user(conn: Connection, user_ids: Collection[int], *, since: datetime) -> dict[int, tuple[int, int]]:
@@ -244,6 +253,16 @@ def owned_by(job_id: str, worker_id: str) -> ColumnElement[bool]:
 
 def lease_expired(now: datetime) -> ColumnElement[bool]:
     return jobs.c.lease_expires_at < now
+
+
+def held_by(worker_ids: Collection[str]) -> ColumnElement[bool]:
+    return jobs.c.worker_id.in_(list(worker_ids))
+
+
+def running_workers(conn: Connection) -> set[str]:
+    """The workers that hold running jobs now."""
+    stmt = select(jobs.c.worker_id).where(jobs.c.status == JobStatus.RUNNING, jobs.c.worker_id.is_not(None))
+    return {worker for worker in conn.execute(stmt.distinct()).scalars() if worker is not None}
 
 
 def attempts_at_least(n: int) -> ColumnElement[bool]:

@@ -172,6 +172,7 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_try_at: datetime = Field(sa_column=_ts())
     lease_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    lease_owner: str | None = Field(default=None, max_length=64)  # the process sending it (core.owners)
     telegram_message_id: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=_ts())
@@ -197,6 +198,8 @@ class InboxUpdate(SQLModel, table=True):
     received_at: datetime = Field(sa_column=_ts())
     replays: int = Field(default=0)  # starts that found it unhandled: one that kills the bot each time is dropped
     handled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    owner: str | None = Field(default=None, max_length=64)  # the process handling it (core.owners)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))  # renewed while it lives
 
 
 metadata = SQLModel.metadata

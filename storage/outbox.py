@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.engine import Connection
 
+from storage import notify
 from storage.records import OutboxRecord
 from storage.states import NotificationKind, OutboxStatus
 from storage.tables import outbox
@@ -41,19 +42,28 @@ class NewNotification:
     job_id: str | None = None
     dedupe_key: str | None = None
     lease_until: datetime | None = None  # added already leased to its caller, who sends it at once
+    lease_owner: str | None = None  # ... that caller's process
 
 
 def enqueue(conn: Connection, rows: Sequence[NewNotification]) -> None:
-    """Add notifications in one statement; a row whose ``dedupe_key`` is present already adds nothing."""
+    """Add notifications in one statement; a row whose ``dedupe_key`` is present already adds nothing. The
+    senders of their bots are woken when the transaction commits."""
     if rows:
         conn.execute(_ENQUEUE_IGNORING(conn), [_values(row) for row in rows])
+        _wake_senders(conn, rows)
 
 
 def enqueue_many(conn: Connection, rows: Sequence[NewNotification]) -> dict[str, int]:
     """Add notifications in one statement; returns their ids by ``dedupe_key`` (each row must have a new one).
     A row with ``lease_until`` is added already leased: its caller delivers it at once."""
     result = conn.execute(_INSERT_MANY, one_or_many([_values(row) for row in rows]))
+    _wake_senders(conn, [row for row in rows if row.lease_until is None])
     return {dedupe_key: outbox_id for outbox_id, dedupe_key in result}
+
+
+def _wake_senders(conn: Connection, rows: Sequence[NewNotification]) -> None:
+    for bot_id in sorted({row.bot_id for row in rows}):
+        notify.send(conn, notify.OUTBOX, str(bot_id))
 
 
 def _values(row: NewNotification) -> dict[str, object]:
@@ -68,6 +78,7 @@ def _values(row: NewNotification) -> dict[str, object]:
         "attempts": 1 if row.lease_until else 0,
         "next_try_at": row.now,
         "lease_expires_at": row.lease_until,
+        "lease_owner": row.lease_owner if row.lease_until else None,
         "created_at": row.now,
     }
 
@@ -111,6 +122,7 @@ _LEASE = (
     )
     .values(
         lease_expires_at=bindparam("b_until", type_=UTCDateTime()),
+        lease_owner=bindparam("b_owner"),
         attempts=outbox.c.attempts + 1,
         # A status edit is keyed per job while it waits (one edit shows the job as it is when it is sent); once
         # taken, its content is read, so the key is let go and the next change of status queues an edit anew.
@@ -138,10 +150,10 @@ def due_heads(conn: Connection, bot_id: int, *, now: datetime, limit: int) -> li
     return [OutboxRecord.from_row(row) for row in rows]
 
 
-def lease(conn: Connection, outbox_id: int, *, now: datetime, until: datetime) -> OutboxRecord | None:
-    """Take one pending notification for delivery; None if it is taken, sent or dropped already, or if an
-    earlier one of its chat is still pending."""
-    row = conn.execute(_LEASE, {"b_id": outbox_id, "now": now, "b_until": until}).first()
+def lease(conn: Connection, outbox_id: int, *, owner: str, now: datetime, until: datetime) -> OutboxRecord | None:
+    """Take one pending notification for delivery, held by ``owner`` until ``until``; None if it is taken, sent
+    or dropped already, or if an earlier one of its chat is still pending."""
+    row = conn.execute(_LEASE, {"b_id": outbox_id, "now": now, "b_until": until, "b_owner": owner}).first()
     return OutboxRecord.from_row(row) if row else None
 
 
@@ -189,12 +201,45 @@ def release_lease(conn: Connection, outbox_id: int) -> None:
     )
 
 
-def release_leases(conn: Connection, bot_id: int) -> int:
-    """Free every lease of the bot's notifications: at start, all of them belong to a sender that died (a bot
-    has one sender)."""
+def renew_leases(conn: Connection, outbox_ids: Collection[int], *, owner: str, until: datetime) -> int:
+    """Extend ``owner``'s leases of the notifications it is sending; returns how many it still holds."""
+    if not outbox_ids:
+        return 0
     stmt = (
         update(outbox)
-        .where(outbox.c.bot_id == bot_id, outbox.c.status == _PENDING, outbox.c.lease_expires_at.is_not(None))
-        .values(lease_expires_at=None)
+        .where(outbox.c.id.in_(list(outbox_ids)), outbox.c.lease_owner == owner, outbox.c.status == _PENDING)
+        .values(lease_expires_at=until)
     )
     return conn.execute(stmt).rowcount
+
+
+def lease_owners(conn: Connection, bot_id: int) -> set[str]:
+    """Who holds leases of the bot's pending notifications now."""
+    stmt = select(outbox.c.lease_owner).where(
+        outbox.c.bot_id == bot_id,
+        outbox.c.status == _PENDING,
+        outbox.c.lease_expires_at.is_not(None),
+        outbox.c.lease_owner.is_not(None),
+    )
+    return {owner for owner in conn.execute(stmt.distinct()).scalars() if owner is not None}
+
+
+def release_owned(conn: Connection, bot_id: int, owners: Collection[str]) -> int:
+    """Free the leases that ``owners`` hold on the bot's pending notifications (a process gone, or stopping);
+    a lease of any other process is left to run out. Returns how many were freed."""
+    if not owners:
+        return 0
+    stmt = (
+        update(outbox)
+        .where(
+            outbox.c.bot_id == bot_id,
+            outbox.c.status == _PENDING,
+            outbox.c.lease_owner.in_(list(owners)),
+            outbox.c.lease_expires_at.is_not(None),
+        )
+        .values(lease_expires_at=None)
+    )
+    freed = conn.execute(stmt).rowcount
+    if freed:
+        notify.send(conn, notify.OUTBOX, str(bot_id))
+    return freed

@@ -119,6 +119,7 @@ class OutboxRecord(_FromRow):
     attempts: int
     next_try_at: datetime
     lease_expires_at: datetime | None
+    lease_owner: str | None
     telegram_message_id: int | None
     last_error: str | None
     created_at: datetime
@@ -135,3 +136,5 @@ class InboxRecord(_FromRow):
     received_at: datetime
     replays: int
     handled_at: datetime | None
+    owner: str | None
+    lease_expires_at: datetime | None

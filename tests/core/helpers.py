@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Table, func, select
 from core.clock import Clock, SystemClock
 from core.feedback import FeedbackService
 from core.intake import Intake
+from core.owners import Holder, this_process
 from core.pipeline import Pipeline, PipelineResult
 from core.queries import JobQueries
 from core.queue import JobQueue
@@ -74,6 +75,7 @@ class CountingPipeline(Pipeline):
 
 
 BOT_ID = 4242
+HOLDER = Holder(this_process(), lease_s=15.0)  # this process, as the composition root names it
 
 
 @dataclass
@@ -118,7 +120,7 @@ def kit(db: Database, settings: JobSettings | None = None, *, clock: Clock | Non
         settings,
         clock,
         wakeups,
-        Intake(db, settings, bot_id=bot_id, clock=clock, wakeups=wakeups),
+        Intake(db, settings, bot_id=bot_id, clock=clock, holder=HOLDER, wakeups=wakeups),
         JobQueue(db, settings, clock=clock, wakeups=wakeups),
         JobQueries(db),
     )

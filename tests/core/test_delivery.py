@@ -16,14 +16,16 @@ from core.errors import (
 from core.types import FailureCode, NotificationKind
 from storage.db import Database, open_database
 from storage.tables import jobs, outbox, users
-from tests.core.helpers import BOT_ID, CountingPipeline, Kit, job_settings, kit, submission
+from tests.core.helpers import BOT_ID, HOLDER, CountingPipeline, Kit, job_settings, kit, submission
 from tests.fakes.sender import FakeSender
 
 
 def make(db: Database, clock: ManualClock | None = None, **settings: object) -> tuple[Kit, Delivery, FakeSender]:
     parts = kit(db, job_settings(**settings), clock=clock)
     sender = FakeSender()
-    delivery = Delivery(db, sender, parts.settings, bot_id=BOT_ID, clock=parts.clock, wakeups=parts.wakeups)
+    delivery = Delivery(
+        db, sender, parts.settings, bot_id=BOT_ID, clock=parts.clock, holder=HOLDER, wakeups=parts.wakeups
+    )
     return parts, delivery, sender
 
 

@@ -4,18 +4,26 @@ they are the parts of one paste, tried again on a transient failure, and pruned 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import pytest
+from sqlalchemy import select
 
 from core import inbox as inbox_module
 from core.clock import ManualClock, SystemClock
 from core.inbox import MAX_REPLAYS, Attempt, Dispatcher, Entry, Inbox, JSONDict, Outcome
+from core.owners import HOST_CHARS, Holder, this_process
 from core.paste import MIN_PART_CHARS, TextPart
 from storage.db import Database
+from storage.tables import inbox as inbox_table
 
 BOT_ID = 4242
+HOLDER = Holder(this_process(), lease_s=15.0)
 
 
 def describe(data: JSONDict) -> tuple[int | None, TextPart | None]:
@@ -29,8 +37,27 @@ def update(update_id: int, chat: int | None, text: str = "hello", date: int = 10
     return {"update_id": update_id, "chat": chat, "text": text, "date": date}
 
 
-def make_inbox(db: Database, clock: object | None = None) -> Inbox:
-    return Inbox(db, bot_id=BOT_ID, clock=clock or SystemClock(), describe=describe, retention_days=7)  # type: ignore[arg-type]
+def make_inbox(db: Database, clock: object | None = None, *, holder: Holder = HOLDER) -> Inbox:
+    return Inbox(
+        db,
+        bot_id=BOT_ID,
+        clock=clock or SystemClock(),  # type: ignore[arg-type]
+        holder=holder,
+        describe=describe,
+        retention_days=7,
+    )
+
+
+async def unhandled(inbox: Inbox) -> list[Entry]:
+    """What is stored and not handled, whoever holds it, oldest first."""
+    rows = await inbox.db.read(
+        lambda conn: conn.execute(
+            select(inbox_table.c.payload)
+            .where(inbox_table.c.bot_id == BOT_ID, inbox_table.c.handled_at.is_(None))
+            .order_by(inbox_table.c.update_id)
+        ).all()
+    )
+    return [inbox.entry(json.loads(payload)) for (payload,) in rows]
 
 
 class Recorder:
@@ -68,7 +95,7 @@ async def test_an_update_sent_again_is_stored_once(db: Database) -> None:
 
     assert [e.update_id for e in first] == [1, 2]
     assert [e.update_id for e in again] == [3]
-    assert [e.update_id for e in await inbox.unhandled()] == [1, 2, 3]
+    assert [e.update_id for e in await unhandled(inbox)] == [1, 2, 3]
 
 
 async def test_updates_are_handled_in_order_per_chat_and_chats_side_by_side(db: Database) -> None:
@@ -89,7 +116,7 @@ async def test_updates_are_handled_in_order_per_chat_and_chats_side_by_side(db: 
     assert sorted(u for (u,) in handler.calls) == list(range(1, 31))
     assert handler.max_same_chat == 1  # a chat's next update waits for its previous one
     assert handler.max_running > 1  # while other chats go on
-    assert await inbox.unhandled() == []
+    assert await unhandled(inbox) == []
 
 
 async def test_what_a_stop_left_unhandled_is_handled_at_the_next_start_and_the_rest_never_again(
@@ -128,7 +155,7 @@ async def test_an_update_found_unhandled_at_every_start_is_given_up(db: Database
     found = [await inbox.start_replay() for _ in range(MAX_REPLAYS + 1)]
 
     assert [len(entries) for entries in found] == [1] * MAX_REPLAYS + [0]
-    assert await inbox.unhandled() == []
+    assert await unhandled(inbox) == []
 
 
 async def test_a_transient_failure_is_tried_again_and_the_chat_waits_for_it(
@@ -155,7 +182,7 @@ async def test_a_transient_failure_is_tried_again_and_the_chat_waits_for_it(
 
     assert attempts == {1: 3, 2: 1}
     assert order == [1, 2]
-    assert await inbox.unhandled() == []
+    assert await unhandled(inbox) == []
 
 
 async def test_the_last_try_is_said_so_and_then_the_update_is_done_with(
@@ -176,7 +203,7 @@ async def test_the_last_try_is_said_so_and_then_the_update_is_done_with(
     await dispatcher.stop()
 
     assert tries == [(True, False), (False, False), (False, True)]  # on the last, the user is told it failed
-    assert await inbox.unhandled() == []  # and the update is done with: it cannot wedge its chat
+    assert await unhandled(inbox) == []  # and the update is done with: it cannot wedge its chat
 
 
 async def test_the_parts_of_a_long_paste_are_handled_as_one_and_a_short_message_waits_for_nothing(
@@ -203,7 +230,7 @@ async def test_the_parts_of_a_long_paste_are_handled_as_one_and_a_short_message_
     assert short_waited_s < 0.4
     assert (1, 3, 4) in handler.calls
     assert (5,) in handler.calls
-    assert await inbox.unhandled() == []
+    assert await unhandled(inbox) == []
 
 
 async def test_a_long_message_and_one_dated_later_are_two_scripts(db: Database) -> None:
@@ -233,7 +260,7 @@ async def test_handled_updates_are_pruned_after_the_retention_and_unhandled_ones
     pruned = await inbox.prune()
 
     assert (kept, pruned) == (0, 1)
-    assert [e.update_id for e in await inbox.unhandled()] == [2]
+    assert [e.update_id for e in await unhandled(inbox)] == [2]
 
 
 async def test_an_id_telegram_reuses_after_a_day_is_a_new_update(db: Database) -> None:
@@ -246,4 +273,53 @@ async def test_an_id_telegram_reuses_after_a_day_is_a_new_update(db: Database) -
     new = await stored(inbox, update(1, 5, text="new"))
 
     assert [e.data["text"] for e in new] == ["new"]
-    assert [e.data["text"] for e in await inbox.unhandled()] == ["new"]
+    assert [e.data["text"] for e in await unhandled(inbox)] == ["new"]
+
+
+def a_dead_process_here() -> str:
+    """The owner name of a process of this host that has exited."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    return f"{os.uname().nodename[:HOST_CHARS]}:{int(child.stdout)}"
+
+
+async def test_updates_another_live_process_holds_are_left_to_it_until_its_lease_runs_out(db: Database) -> None:
+    clock = ManualClock()
+    draining = make_inbox(db, clock, holder=Holder("old-machine:1", lease_s=15.0))
+    await stored(draining, update(1, 5), update(2, 6))
+
+    newcomer = make_inbox(db, clock, holder=Holder("new-machine:1", lease_s=15.0))
+    at_start = await newcomer.start_replay()
+    clock.advance(10)
+    before_expiry = await newcomer.keep(frozenset())
+    clock.advance(6)  # the old one renewed nothing: it died with its machine
+    after_expiry = await newcomer.keep(frozenset())
+
+    assert (at_start, before_expiry) == ([], [])
+    assert [e.update_id for e in after_expiry] == [1, 2]
+
+
+async def test_a_renewed_hold_is_kept_and_a_released_one_is_taken_at_once(db: Database) -> None:
+    clock = ManualClock()
+    draining = make_inbox(db, clock, holder=Holder("old-machine:1", lease_s=15.0))
+    await stored(draining, update(1, 5), update(2, 6))
+    newcomer = make_inbox(db, clock, holder=Holder("new-machine:1", lease_s=15.0))
+
+    clock.advance(10)
+    await draining.keep(frozenset({1, 2}))  # alive: it renews
+    clock.advance(10)
+    while_renewed = await newcomer.keep(frozenset())
+    await draining.mark_handled([1])
+    await draining.release()  # it stops, 2 unhandled
+    after_release = await newcomer.keep(frozenset())
+
+    assert while_renewed == []
+    assert [e.update_id for e in after_release] == [2]
+
+
+async def test_a_dead_process_of_this_host_is_taken_over_at_once(db: Database) -> None:
+    dead = make_inbox(db, holder=Holder(a_dead_process_here(), lease_s=600.0))
+    await stored(dead, update(1, 5))
+
+    restarted = make_inbox(db)
+
+    assert [e.update_id for e in await restarted.start_replay()] == [1]
