@@ -1,4 +1,4 @@
-"""The ``bhiv-bot`` command: run | demo | storyboard | migrate.
+"""The ``bhiv-bot`` command: run | worker | demo | storyboard | migrate.
 
 Whatever stops a command from starting ends it with one line on stderr that names the setting at fault and
 the fix, and a non-zero exit: never a traceback, never a secret.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -20,16 +21,18 @@ from telegram.error import InvalidToken, TelegramError
 
 from bot.app import Webhook, create_application, running
 from bot.logs import configure_logging
+from bot.ops import OpsServer
 from bot.settings import TelegramSettings
 from bot.texts import rejection_text
-from core import failpoints
+from core import failpoints, health
 from core.errors import BhivError, ScriptRejectedError
 from core.scripts import clean_script, decode_script
-from core.services import CoreSettings, Role, create_pipeline, migrate_database
+from core.services import CoreSettings, Role, create_pipeline, migrate_database, open_core
 
 logger = logging.getLogger("bhiv_bot")
 
 WEBHOOK_HINT = "bhiv-bot: WEBHOOK_URL is set but WEBHOOK_SECRET is not; set both (32-256 of A-Z a-z 0-9 _ -)."
+WORKER_HINT = "bhiv-bot: WORKER_CONCURRENCY=0 leaves a worker nothing to do; set it to 1 or more (default 4)."
 SETUP_HINT = (
     "bhiv-bot: TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather (https://t.me/BotFather), "
     "or try the bot without Telegram: bhiv-bot demo"
@@ -43,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bhiv-bot", description="Turn short video scripts into storyboards.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="start the bot: long polling, or a webhook when WEBHOOK_URL is set")
+    commands.add_parser(
+        "worker",
+        help="run storyboard jobs only (no Telegram token), against the bot's DATABASE_URL, on this machine or another",
+    )
     commands.add_parser("demo", help="chat with the real bot in this terminal, through the bundled Telegram emulator")
     storyboard = commands.add_parser("storyboard", help="print the storyboard JSON for a script file (- for stdin)")
     storyboard.add_argument("file", help="a text file with one line per scene, or - to read standard input")
@@ -60,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return run(telegram, settings)
+        if args.command == "worker":
+            return worker(telegram, settings)
         if args.command == "demo":
             from bot.demo import run_demo  # the emulator is a third of the code: only the demo loads it
 
@@ -131,12 +140,17 @@ def run(telegram: TelegramSettings, settings: CoreSettings) -> int:
     return 0
 
 
-async def serve(telegram: TelegramSettings, settings: CoreSettings, *, roles: frozenset[Role]) -> None:
-    """Run until SIGINT or SIGTERM, then stop in order: no new work, in-flight jobs and sends finish."""
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def serve(telegram: TelegramSettings, settings: CoreSettings, *, roles: frozenset[Role]) -> None:
+    """Run until SIGINT or SIGTERM, then stop in order: no new work, in-flight jobs and sends finish."""
+    stop = _stop_on_signals()
     webhook = None
     if telegram.webhook_url and telegram.webhook_secret:
         webhook = Webhook(
@@ -152,6 +166,45 @@ async def serve(telegram: TelegramSettings, settings: CoreSettings, *, roles: fr
         else:
             logger.info("webhook mode on %s:%s", webhook.listen, webhook.port)
         await stop.wait()
+    logger.info("stopped")
+
+
+def worker(telegram: TelegramSettings, settings: CoreSettings) -> int:
+    if settings.jobs.worker_concurrency == 0:
+        print(WORKER_HINT, file=sys.stderr)
+        return 2
+    asyncio.run(serve_worker(telegram, settings))
+    return 0
+
+
+async def serve_worker(telegram: TelegramSettings, settings: CoreSettings) -> None:
+    """The pipeline only, WORKER_CONCURRENCY jobs at once, with /healthz and /metrics, until SIGINT or SIGTERM:
+    then no new claims, and the jobs in hand get SHUTDOWN_GRACE_S to finish before they go back to the queue."""
+    stop = _stop_on_signals()
+    async with contextlib.AsyncExitStack() as stack:
+        core = await open_core(settings, roles=frozenset({Role.WORK}))
+        stack.push_async_callback(core.aclose)
+        if telegram.ops_enabled:
+            ops = OpsServer(
+                lambda: health.check(core, None, max_outbox_lag_s=telegram.max_outbox_lag_s),
+                host=telegram.ops_listen,
+                port=telegram.ops_port,
+            )
+            await ops.start()
+            stack.push_async_callback(ops.stop)
+        workers = core.workers
+        assert workers is not None  # WORKER_CONCURRENCY > 0, checked above
+        await workers.start()
+        stack.push_async_callback(workers.stop)
+        core.listen(bot_id=None)
+        logger.info(
+            "worker %s is up: %d job(s) at once; wake-ups %s",
+            workers.name,
+            settings.jobs.worker_concurrency,
+            "by LISTEN/NOTIFY, polling as the safety net" if core.db.can_listen else "by polling (SQLite)",
+        )
+        await stop.wait()
+        logger.info("stopping: no new jobs; the jobs in hand get %.0f s", settings.jobs.shutdown_grace_s)
     logger.info("stopped")
 
 

@@ -32,6 +32,7 @@ class Health:
     outbox_pending: int
     outbox_lag_s: float
     max_outbox_lag_s: float
+    wakeups_listening: bool = False  # other processes' wake-ups reach this one (PostgreSQL); polling otherwise
 
     @property
     def ok(self) -> bool:
@@ -47,11 +48,12 @@ class Health:
 
 
 def _counts(conn: Connection, bot_id: int | None) -> tuple[dict[str, int], tuple[int, datetime | None]]:
-    return stats_queries.jobs_by_status(conn), stats_queries.outbox_backlog(conn, bot_id)
+    backlog = stats_queries.outbox_backlog(conn, bot_id) if bot_id is not None else (0, None)
+    return stats_queries.jobs_by_status(conn), backlog
 
 
 async def check(core: Core, delivery: Delivery | None, *, max_outbox_lag_s: float) -> Health:
-    """``delivery`` is None in a process that does not send."""
+    """``delivery`` is None in a process that does not send (a worker): the outbox is not its to judge."""
     now = core.clock.now()
     database, pending, lag_s = True, 0, 0.0
     try:
@@ -65,8 +67,9 @@ async def check(core: Core, delivery: Delivery | None, *, max_outbox_lag_s: floa
         for status in JobStatus:
             JOBS.labels(status).set(by_status.get(status, 0))
         lag_s = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-        OUTBOX_PENDING.set(pending)
-        OUTBOX_LAG_SECONDS.set(lag_s)
+        if delivery is not None:
+            OUTBOX_PENDING.set(pending)
+            OUTBOX_LAG_SECONDS.set(lag_s)
     return Health(
         database=database,
         workers_alive=core.workers.alive if core.workers else 0,
@@ -75,4 +78,5 @@ async def check(core: Core, delivery: Delivery | None, *, max_outbox_lag_s: floa
         outbox_pending=pending,
         outbox_lag_s=round(lag_s, 3),
         max_outbox_lag_s=max_outbox_lag_s,
+        wakeups_listening=core.wakeups.listening,
     )

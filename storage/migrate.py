@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
+MIGRATION_LOCK = 0x6268_6976  # "bhiv": the advisory lock key that serialises migrations
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -35,15 +36,20 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def _upgrade(conn: Connection, revision: str = "head") -> None:
     from alembic import command
 
-    """Upgrade in one transaction. On SQLite, foreign keys are off meanwhile: a migration that alters a table
-    copies it, and dropping the old copy with foreign keys on would delete, by cascade, every row pointing at
-    it. The keys are checked before the transaction commits, and are on again after it."""
+    """Upgrade in one transaction, one process at a time: processes that start together (the bot and its
+    workers) wait for the first, then find the schema current (PostgreSQL: an advisory lock held until the
+    commit; SQLite: the write lock its transactions take at BEGIN). On SQLite, foreign keys are off meanwhile:
+    a migration that alters a table copies it, and dropping the old copy with foreign keys on would delete,
+    by cascade, every row pointing at it. The keys are checked before the transaction commits, and are on
+    again after it."""
     sqlite = conn.dialect.name == "sqlite"
     raw = conn.connection.dbapi_connection  # a pragma outside SQLAlchemy's transaction, which would begin one
     if sqlite and raw is not None:
         raw.execute("PRAGMA foreign_keys=OFF")
     try:
         with conn.begin():
+            if not sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             command.upgrade(alembic_config(conn), revision)
             if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
                 raise RuntimeError("the migration left rows whose foreign keys point nowhere; rolled back")

@@ -1,15 +1,23 @@
-"""The bot as a real process: started with `python -m bot.cli run`, killed or stopped by signal."""
+"""The bot as a real process: started with `python -m bot.cli run` (or `worker`), killed or stopped by signal;
+and a throwaway PostgreSQL database for such processes to share."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
 import signal
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+from sqlalchemy.engine import make_url
+
 from bot.emulator import BotAPIEmulator
+from tests.conftest import POSTGRES_ENV, _admin
 
 
 @dataclass
@@ -18,11 +26,14 @@ class BotProcess:
     database_url: str
     log_path: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    command: str = "run"  # or "worker": the pipeline only, and no Telegram settings at all
     process: asyncio.subprocess.Process | None = None
     starts: int = 0
 
     def env(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LM_", "TELEGRAM_", "DATABASE_", "WEBHOOK"))}
+        if self.command == "worker":
+            return base | {"DATABASE_URL": self.database_url, "OPS_PORT": "0", "LOG_LEVEL": "INFO"} | self.extra_env
         return (
             base
             | {
@@ -43,7 +54,7 @@ class BotProcess:
         log = self.log_path.open("ab")
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "run", env=self.env(), stdout=log, stderr=log
+                sys.executable, "-m", "bot.cli", self.command, env=self.env(), stdout=log, stderr=log
             )
         finally:
             log.close()
@@ -70,3 +81,17 @@ class BotProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres(prefix: str) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database (the processes migrate it), dropped afterwards."""
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(f"the PostgreSQL case needs {POSTGRES_ENV}")
+    name = f"{prefix}_{secrets.token_hex(5)}"
+    await _admin(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

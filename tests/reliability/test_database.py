@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from core.delivery import Delivery
 from storage.db import Database
 from storage.tables import jobs as jobs_table
-from tests.core.helpers import BOT_ID, CountingPipeline, job_settings, kit, submission
+from tests.core.helpers import BOT_ID, HOLDER, CountingPipeline, job_settings, kit, submission
 from tests.fakes.sender import FakeSender
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,14 @@ async def test_sqlite_many_concurrent_writers_never_see_database_is_locked(db: D
     service = kit(db, job_settings(worker_concurrency=8, job_poll_interval_s=0.05))
     sender = FakeSender()
     delivery = Delivery(
-        db, sender, service.settings, bot_id=BOT_ID, clock=service.clock, wakeups=service.wakeups, concurrency=16
+        db,
+        sender,
+        service.settings,
+        bot_id=BOT_ID,
+        clock=service.clock,
+        holder=HOLDER,
+        wakeups=service.wakeups,
+        concurrency=16,
     )
     pool = service.workers(CountingPipeline(delay_s=0.001))
     await pool.start()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -24,14 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from bot.emulator import BotAPIEmulator
 from bot.emulator.model import ChatMessage
-from tests.conftest import POSTGRES_ENV, _admin
+from tests.conftest import POSTGRES_ENV
 from tests.e2e.conftest import is_ack, is_document, is_result
 from tests.e2e.test_resilience import free_port
-from tests.reliability.process import BotProcess
+from tests.reliability.process import BotProcess, fresh_postgres
 from tests.reliability.test_crash import eventually
 
 pytestmark = pytest.mark.slow
@@ -78,15 +76,8 @@ async def _database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"
         return
-    admin_url = os.environ.get(POSTGRES_ENV)
-    if not admin_url:
-        pytest.skip(f"the PostgreSQL case needs {POSTGRES_ENV}")
-    name = f"bhiv_crash_{secrets.token_hex(5)}"
-    await _admin(admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_postgres("bhiv_crash") as url:
+        yield url
 
 
 def _killer(bot: BotProcess) -> Callable[[object], None]:
