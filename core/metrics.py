@@ -15,6 +15,17 @@ JOBS_SUBMITTED = Counter("bhiv_jobs_submitted_total", "Jobs accepted", ["kind"])
 PIPELINE_SECONDS = Histogram(
     "bhiv_pipeline_seconds", "Time from claim to result, per job", ["kind", "method"], buckets=LATENCY_BUCKETS_S
 )
+WAIT_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+JOB_WAIT_SECONDS = Histogram(
+    "bhiv_job_wait_seconds",
+    "Time a job waited in the queue, from due to claimed (the database's clock)",
+    ["kind"],
+    buckets=WAIT_BUCKETS_S,
+)
+JOBS_IN_HAND = Gauge("bhiv_jobs_in_hand", "Jobs this process's workers are running now")
+WAKEUPS_LISTENING = Gauge(
+    "bhiv_wakeups_listening", "1 while other processes' wake-ups reach this one (PostgreSQL LISTEN); 0: polling"
+)
 JOB_FAILURES = Counter("bhiv_job_failures_total", "Failed job attempts", ["final"])
 LM_REQUEST_SECONDS = Histogram(
     "bhiv_lm_request_seconds", "One HTTP request to the LM", ["outcome"], buckets=LATENCY_BUCKETS_S

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_
 from sqlalchemy.engine import Connection
 
-from core import owners
+from core import failpoints, owners
 from core.clock import Clock
 from core.errors import JobStateError
 from core.events import JobEvent, transition
@@ -73,6 +73,7 @@ class JobQueue:
     ) -> VersionRecord | None:
         """Write the version and its notifications in one transaction; None when the job is no longer ours."""
         version = await self.db.write(_complete, job, worker_id, storyboard, pipeline_ms, self.clock.now())
+        failpoints.reached("job.completed")  # stored, nothing else done
         if version is None:
             logger.info("job %s finished but was no longer ours (cancelled or expired); result discarded", job.id)
             return None
@@ -167,6 +168,7 @@ def _complete(
         conn, JobEvent.SUCCEEDED, job_queries.owned_by(job.id, worker_id), now=now, values=_finished(now)
     ):
         return None
+    failpoints.reached("job.complete.uncommitted")  # mid-transaction: the result is not stored
     return job_queries.insert_version(
         conn,
         job_id=job.id,

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 
+from core.metrics import WAKEUPS_LISTENING
 from storage import notify
 from storage.db import Database
 
@@ -73,6 +74,7 @@ class Wakeups:
                         logger.info("listening for other processes' wake-ups again")
                     failures = 0
                     self.listening = True
+                    WAKEUPS_LISTENING.set(1)
                     self.jobs_added(workers)  # what was notified while nobody listened
                     self.outbox_changed()
                     async for channel, payload in notices:
@@ -84,6 +86,7 @@ class Wakeups:
                 problem = repr(exc)
             finally:
                 self.listening = False
+                WAKEUPS_LISTENING.set(0)
             delay_s = RECONNECT_DELAYS_S[min(failures, len(RECONNECT_DELAYS_S) - 1)]
             log = logger.warning if failures == 0 else logger.debug
             log(

@@ -20,9 +20,9 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
-from core import owners
+from core import failpoints, owners
 from core.errors import JobInputGoneError
-from core.metrics import PIPELINE_SECONDS
+from core.metrics import JOB_WAIT_SECONDS, JOBS_IN_HAND, PIPELINE_SECONDS
 from core.pipeline import Pipeline, PipelineResult
 from core.queries import JobQueries
 from core.queue import JobQueue
@@ -132,7 +132,10 @@ class WorkerPool:
                 await self.wakeups.wait_for_jobs(self.idle_poll_s)
                 continue
             await self.wakeups.job_taken()
+            JOB_WAIT_SECONDS.labels(job.kind).observe(max(0.0, (job.updated_at - job.available_at).total_seconds()))
             self.in_flight[job.id] = job
+            JOBS_IN_HAND.set(len(self.in_flight))
+            failpoints.reached("job.claimed")  # held, its pipeline not started
             try:
                 await self._run(job, worker_id)
             except asyncio.CancelledError:
@@ -143,6 +146,7 @@ class WorkerPool:
                 await asyncio.sleep(DB_ERROR_BACKOFF_S)
             finally:
                 self.in_flight.pop(job.id, None)
+                JOBS_IN_HAND.set(len(self.in_flight))
 
     async def _run(self, job: JobRecord, worker_id: str) -> None:
         started = time.monotonic()
