@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tests.bench import core_figures, process_figures, telegram_figures
+from tests.bench import core_figures, process_figures, scale_figures, telegram_figures
 from tests.bench.harness import Bench
 from tests.bench.report import Figure
 
@@ -21,4 +21,5 @@ FIGURES: dict[str, Measure] = {
     "submit": core_figures.submit,
     "memory": process_figures.memory,
     "startup": process_figures.startup,
+    "workers": scale_figures.workers,
 }

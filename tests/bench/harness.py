@@ -323,9 +323,9 @@ async def throwaway_postgres() -> AsyncIterator[str]:
 # --- the bot as a process ---------------------------------------------------------------------------------------
 
 
-def bot_command() -> list[str]:
+def bot_command(command: str = "run") -> list[str]:
     script = Path(sys.executable).with_name("bhiv-bot")
-    return [str(script), "run"] if script.exists() else [sys.executable, "-m", "bot.cli", "run"]
+    return [str(script), command] if script.exists() else [sys.executable, "-m", "bot.cli", command]
 
 
 @contextlib.asynccontextmanager
@@ -353,6 +353,41 @@ async def bot_process(bench: Bench, database_url: str, **env: str) -> AsyncItera
             process.kill()
             await asyncio.to_thread(process.wait)
         log.close()
+
+
+@contextlib.asynccontextmanager
+async def worker_processes(bench: Bench, database_url: str, n: int, **env: str) -> AsyncIterator[list[int]]:
+    """``n`` ``bhiv-bot worker`` processes, up (each has logged that it is); their pids. SIGTERM on exit."""
+    variables = bot_environment(DATABASE_URL=database_url, OPS_PORT="0", LOG_LEVEL="INFO", **env)
+    logs = [bench.workdir / f"worker-{time.monotonic_ns()}-{k}.log" for k in range(n)]
+    processes = []
+    try:
+        for path in logs:
+            with path.open("wb") as log:
+                processes.append(
+                    subprocess.Popen(bot_command("worker"), env=variables, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+                )
+        deadline = time.monotonic() + 60
+        while not all(" is up" in path.read_text(errors="replace") for path in logs):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError("a worker did not start: " + " | ".join(p.read_text()[-300:] for p in logs))
+            await asyncio.sleep(0.05)
+        yield [process.pid for process in processes]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                await asyncio.to_thread(process.wait, 15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
