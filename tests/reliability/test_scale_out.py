@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -17,6 +18,7 @@ from storage.db import open_database
 from storage.states import JobStatus
 from storage.tables import jobs
 from tests.e2e.conftest import is_ack, is_document, is_result
+from tests.e2e.test_resilience import free_port
 from tests.fakes.fake_lm import FakeLM
 from tests.reliability.process import BotProcess, fresh_postgres
 from tests.reliability.test_crash import eventually, tally
@@ -151,3 +153,70 @@ async def test_a_rolling_deploy_sends_no_message_twice(tmp_path: Path) -> None:
     assert repeated_edits == []  # an edit sent twice would be refused as "not modified"
     assert conflicts > 0  # they did overlap
     assert "Traceback" not in old.log() + new.log()
+
+
+async def test_a_worker_reports_its_health_and_hands_its_jobs_back_on_sigterm(tmp_path: Path) -> None:
+    async with (
+        fresh_postgres("bhiv_wterm") as url,
+        BotAPIEmulator(token="778302:worker-term") as emulator,
+        FakeLM(latency_s=20) as lm,
+    ):
+        bot = BotProcess(emulator, url, tmp_path / "bot.log", {"WORKER_CONCURRENCY": "0"})
+        port = free_port()
+        env = {"LM_BASE_URL": lm.base_url, "WORKER_CONCURRENCY": "2", "SHUTDOWN_GRACE_S": "1", "LM_TIMEOUT_S": "30"}
+        worker = BotProcess(emulator, url, tmp_path / "worker.log", env | {"OPS_PORT": str(port)}, command="worker")
+        rescuer = BotProcess(emulator, url, tmp_path / "rescuer.log", env, command="worker")
+        user = emulator.user(311_001, "Terry")
+        try:
+            await asyncio.gather(bot.start(), worker.start())
+            await eventually(lambda: "is up" in worker.log(), 30)
+            await user.send_text(script(user.id))
+            await eventually(lambda: len(lm.requests) == 1, 30)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                    health_status, health = answer.status, await answer.json()
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as answer:
+                    metrics = await answer.text()
+            exit_s = await worker.terminate()
+            states = await job_attempts(url)
+            lm.latency_s = 0
+            await rescuer.start()
+            await user.chat.wait_for(is_document, timeout_s=30)
+            await asyncio.sleep(0.5)
+        finally:
+            await asyncio.gather(bot.stop(), worker.stop(), rescuer.stop())
+
+    print(f"\nworker SIGTERM with a job in the LM: exited in {exit_s:.2f} s (SHUTDOWN_GRACE_S=1)")
+    assert health_status == 200
+    assert health["ok"] and health["workers_alive"] == 2 and health["wakeups_listening"] is True
+    assert "bhiv_jobs_in_hand 1.0" in metrics
+    assert exit_s < 6
+    assert list(states.values()) == [(JobStatus.QUEUED, 0)]  # handed back, its try not counted
+    assert "released back to the queue" in worker.log()
+    assert sum(map(is_result, user.chat.bot_messages)) == 1
+
+
+async def test_a_worker_process_shares_the_bots_sqlite_file(tmp_path: Path) -> None:
+    """On one machine a worker needs no PostgreSQL: it shares the bot's SQLite file (WAL) and polls for jobs."""
+    async with BotAPIEmulator(token="778303:sqlite-worker") as emulator, FakeLM(latency_s=0.2) as lm:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+        bot = BotProcess(emulator, url, tmp_path / "bot.log", {"WORKER_CONCURRENCY": "0"})
+        env = {"LM_BASE_URL": lm.base_url, "JOB_POLL_INTERVAL_S": "0.2"}
+        worker = BotProcess(emulator, url, tmp_path / "worker.log", env, command="worker")
+        users = [emulator.user(312_000 + n, f"User{n}") for n in range(8)]
+        ids = [user.id for user in users]
+        try:
+            await bot.start()
+            await eventually(lambda: emulator.calls_to("setMyCommands"), 30)  # migrated: the worker finds it so
+            await worker.start()
+            await eventually(lambda: "is up" in worker.log(), 30)
+            for user in users:
+                await user.send_text(script(user.id))
+            await eventually(lambda: all(tally(emulator, ids, is_document).values()), 60)
+            await asyncio.sleep(0.5)
+        finally:
+            await asyncio.gather(bot.stop(), worker.stop())
+
+    assert set(tally(emulator, ids, is_result).values()) == {1}
+    assert len(lm.requests) == len(users)  # the worker ran them: the bot runs none
+    assert "by polling (SQLite)" in worker.log()

@@ -54,8 +54,8 @@ async def emulator() -> AsyncIterator[BotAPIEmulator]:
         yield emu
 
 
-async def run_bot(emu: BotAPIEmulator, tmp_path: Path, **env: str) -> tuple[int, str]:
-    """``bhiv-bot run`` with ``env``; (exit code, stderr). The process must exit by itself."""
+async def run_bot(emu: BotAPIEmulator, tmp_path: Path, command: str = "run", **env: str) -> tuple[int, str]:
+    """``bhiv-bot run`` (or ``command``) with ``env``; (exit code, stderr). The process must exit by itself."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LM_", "TELEGRAM_", "DATABASE_", "WEBHOOK"))}
     variables = base | {
         "TELEGRAM_BOT_TOKEN": emu.token,
@@ -69,7 +69,7 @@ async def run_bot(emu: BotAPIEmulator, tmp_path: Path, **env: str) -> tuple[int,
         sys.executable,
         "-m",
         "bot.cli",
-        "run",
+        command,
         env=variables | env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -102,6 +102,27 @@ async def test_an_ops_port_in_use_is_one_line_naming_ops_port(tmp_path: Path) ->
 
     assert code != 0
     assert_one_line(err, "OPS_PORT", str(port), "set OPS_PORT")
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"WORKER_CONCURRENCY": "0"}, ("WORKER_CONCURRENCY", "1 or more")),
+        ({"DATABASE_URL": "definitely not a url"}, ("DATABASE_URL", "does not parse")),
+        ({"OPS_PORT": "busy"}, ("OPS_PORT", "set OPS_PORT")),
+    ],
+    ids=["no workers", "a bad database url", "ops port in use"],
+)
+async def test_a_worker_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path, env: dict[str, str], names: tuple[str, ...]
+) -> None:
+    with busy_port() as port:
+        values = {name: str(port) if value == "busy" else value for name, value in env.items()}
+        async with emulator() as emu:
+            code, err = await run_bot(emu, tmp_path, "worker", TELEGRAM_BOT_TOKEN="", **values)
+
+    assert code != 0
+    assert_one_line(err, *names)
 
 
 async def test_a_webhook_port_in_use_is_one_line_naming_webhook_port(tmp_path: Path) -> None:
