@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.engine import Connection
 
 from core.types import JobRecord
@@ -75,7 +74,7 @@ ON_SUBMIT = N.ACK
 def transition(
     conn: Connection,
     event: JobEvent,
-    where: ColumnElement[bool],
+    where: job_queries.Where,
     *,
     now: datetime,
     values: Mapping[str, object] | None = None,

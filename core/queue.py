@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_
 from sqlalchemy.engine import Connection
 
 from core import failpoints, owners
@@ -52,7 +51,7 @@ class JobQueue:
                 "attempts": job_queries.ATTEMPT_COUNTED,
                 "worker_id": worker_id,
                 "lease_expires_at": self._lease_until(now),
-                "started_at": job_queries.started_at_first_claim(now),
+                "started_at": job_queries.STARTED_AT_FIRST_CLAIM,
                 "stage": "starting",
             },
         )
@@ -189,11 +188,13 @@ def _reap(conn: Connection, now: datetime, max_attempts: int, spare: str | None)
         for worker in job_queries.running_workers(conn)
         if worker.split("/", 1)[0] != spare and owners.gone(worker)
     }
-    expired = or_(job_queries.lease_expired(now), job_queries.held_by(gone)) if gone else job_queries.lease_expired(now)
+    expired = job_queries.lease_expired(now)
+    if gone:
+        expired = expired.or_(job_queries.held_by(gone))
     failed = transition(
         conn,
         JobEvent.FAILED,
-        and_(expired, job_queries.attempts_at_least(max_attempts)),
+        expired.also(job_queries.attempts_at_least(max_attempts)),
         now=now,
         values=_finished(now, FailureCode.WORKER_CRASHES),
     )

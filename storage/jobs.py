@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
@@ -209,9 +209,34 @@ def version_for_job(conn: Connection, job_id: str) -> VersionRecord | None:
 # -- status changes --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Which jobs a status change may move: a condition and the values of its bind parameters. A condition that
+    is a module constant (``shared``) makes its statement once, then only new values are bound to it."""
+
+    clause: ColumnElement[bool]
+    params: Mapping[str, object]
+    shared: bool = True
+
+    def also(self, other: Where) -> Where:
+        """Both conditions (a statement of its own each time: for rare changes, such as the reaper's)."""
+        return Where(and_(self.clause, other.clause), {**self.params, **other.params}, shared=False)
+
+    def or_(self, other: Where) -> Where:
+        return Where(or_(self.clause, other.clause), {**self.params, **other.params}, shared=False)
+
+
+# Expressions a status change may set a column to; they are part of a statement's shape, built once.
+ATTEMPT_COUNTED = jobs.c.attempts + 1
+ATTEMPT_REFUNDED = jobs.c.attempts - 1
+STARTED_AT_FIRST_CLAIM = func.coalesce(jobs.c.started_at, bindparam("u_now", type_=UTCDateTime()))
+_EXPRESSIONS = {id(e) for e in (ATTEMPT_COUNTED, ATTEMPT_REFUNDED, STARTED_AT_FIRST_CLAIM)}
+_STATUS_CHANGES: dict[tuple[object, ...], Executable] = {}
+
+
 def update_status(
     conn: Connection,
-    where: ColumnElement[bool],
+    where: Where,
     *,
     allowed: Collection[JobStatus],
     to: JobStatus,
@@ -220,43 +245,83 @@ def update_status(
 ) -> list[JobRecord]:
     """Move the jobs matching ``where`` whose status is one of ``allowed`` to ``to``; returns them as they are
     now. A job in any other state is left alone (it was finished, cancelled or taken back meanwhile)."""
-    stmt = (
-        update(jobs)
-        .where(where, jobs.c.status.in_(list(allowed)))
-        .values({"status": to, "stage": to, "updated_at": now} | dict(values or {}))
-        .returning(*jobs.c)
+    values = dict(values or {})
+    expressions = {name: value for name, value in values.items() if isinstance(value, ColumnElement)}
+    literals = {f"v_{name}": value for name, value in values.items() if name not in expressions}
+    shape = (
+        id(where.clause),
+        tuple(sorted(allowed)),
+        to,
+        tuple(sorted((name, id(value)) for name, value in expressions.items())),
+        tuple(sorted(literals)),
     )
-    return [JobRecord.from_row(row) for row in conn.execute(stmt)]
+    shared = where.shared and all(id(value) in _EXPRESSIONS for value in expressions.values())
+    stmt = _STATUS_CHANGES.get(shape) if shared else None
+    if stmt is None:
+        states = sorted(allowed)
+        status_test = jobs.c.status == states[0] if len(states) == 1 else jobs.c.status.in_(states)
+        stmt = (
+            update(jobs)
+            .where(where.clause, status_test)
+            .values(
+                {"status": to, "stage": to, "updated_at": bindparam("u_now", type_=UTCDateTime())}
+                | expressions
+                | {name[2:]: bindparam(name, type_=jobs.c[name[2:]].type) for name in literals}
+            )
+            .returning(*jobs.c)
+        )
+        if shared:
+            _STATUS_CHANGES[shape] = stmt
+    params = {**where.params, **literals, "u_now": now}
+    return [JobRecord.from_row(row) for row in conn.execute(stmt, params)]
 
 
-def next_claimable(now: datetime) -> ColumnElement[bool]:
-    """The oldest due queued job, as a condition on its id.
-
-    PostgreSQL locks the chosen row and skips rows other claimers hold (FOR UPDATE SKIP LOCKED), so workers in
-    other processes and machines never take the same job; SQLite has one writer at a time, and the status test
-    of ``update_status`` makes the claim a no-op if the row changed under it.
-    """
-    candidate = (
-        select(jobs.c.id)
-        .where(jobs.c.status == JobStatus.QUEUED, jobs.c.available_at <= now)
-        .order_by(jobs.c.available_at, jobs.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return jobs.c.id == candidate
-
-
-def owned_by(job_id: str, worker_id: str) -> ColumnElement[bool]:
-    return and_(jobs.c.id == job_id, jobs.c.worker_id == worker_id)
+_W_NOW = bindparam("w_now", type_=UTCDateTime())
+# The oldest due queued job. PostgreSQL locks the chosen row and skips rows other claimers hold (FOR UPDATE SKIP
+# LOCKED), so workers in other processes and machines never take the same job; SQLite has one writer at a time,
+# and the status test of ``update_status`` makes the claim a no-op if the row changed under it.
+_NEXT_CLAIMABLE = (
+    jobs.c.id
+    == select(jobs.c.id)
+    .where(jobs.c.status == JobStatus.QUEUED, jobs.c.available_at <= _W_NOW)
+    .order_by(jobs.c.available_at, jobs.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_OWNED_BY = and_(jobs.c.id == bindparam("w_id"), jobs.c.worker_id == bindparam("w_worker"))
+_JOB_IS = jobs.c.id == bindparam("w_id")
+_LEASE_EXPIRED = jobs.c.lease_expires_at < _W_NOW
+_ATTEMPTS_AT_LEAST = jobs.c.attempts >= bindparam("w_attempts")
+_QUEUED_IN_CHAT = and_(jobs.c.bot_id == bindparam("w_bot"), jobs.c.chat_id == bindparam("w_chat"))
 
 
-def lease_expired(now: datetime) -> ColumnElement[bool]:
-    return jobs.c.lease_expires_at < now
+def next_claimable(now: datetime) -> Where:
+    return Where(_NEXT_CLAIMABLE, {"w_now": now})
 
 
-def held_by(worker_ids: Collection[str]) -> ColumnElement[bool]:
-    return jobs.c.worker_id.in_(list(worker_ids))
+def owned_by(job_id: str, worker_id: str) -> Where:
+    return Where(_OWNED_BY, {"w_id": job_id, "w_worker": worker_id})
+
+
+def lease_expired(now: datetime) -> Where:
+    return Where(_LEASE_EXPIRED, {"w_now": now})
+
+
+def held_by(worker_ids: Collection[str]) -> Where:
+    return Where(jobs.c.worker_id.in_(list(worker_ids)), {}, shared=False)
+
+
+def attempts_at_least(n: int) -> Where:
+    return Where(_ATTEMPTS_AT_LEAST, {"w_attempts": n})
+
+
+def job_is(job_id: str) -> Where:
+    return Where(_JOB_IS, {"w_id": job_id})
+
+
+def queued_in_chat(bot_id: int, chat_id: int) -> Where:
+    return Where(_QUEUED_IN_CHAT, {"w_bot": bot_id, "w_chat": chat_id})
 
 
 def running_workers(conn: Connection) -> set[str]:
@@ -265,35 +330,24 @@ def running_workers(conn: Connection) -> set[str]:
     return {worker for worker in conn.execute(stmt.distinct()).scalars() if worker is not None}
 
 
-def attempts_at_least(n: int) -> ColumnElement[bool]:
-    return jobs.c.attempts >= n
-
-
-def job_is(job_id: str) -> ColumnElement[bool]:
-    return jobs.c.id == job_id
-
-
-def queued_in_chat(bot_id: int, chat_id: int) -> ColumnElement[bool]:
-    return and_(jobs.c.bot_id == bot_id, jobs.c.chat_id == chat_id)
-
-
-ATTEMPT_COUNTED = jobs.c.attempts + 1
-ATTEMPT_REFUNDED = jobs.c.attempts - 1
-
-
-def started_at_first_claim(now: datetime) -> ColumnElement[datetime]:
-    return func.coalesce(jobs.c.started_at, now)
+_EXTEND_LEASE = (
+    update(jobs)
+    .where(_OWNED_BY, jobs.c.status == JobStatus.RUNNING)
+    .values(
+        lease_expires_at=bindparam("v_until", type_=UTCDateTime()), updated_at=bindparam("u_now", type_=UTCDateTime())
+    )
+)
+_EXTEND_LEASE_AT_STAGE = _EXTEND_LEASE.values(stage=bindparam("v_stage"))
 
 
 def extend_lease(
     conn: Connection, job_id: str, worker_id: str, *, lease_until: datetime, stage: str | None, now: datetime
 ) -> bool:
     """Renew the lease; False when the job is no longer this worker's (cancelled, or taken back)."""
-    values: dict[str, object] = {"lease_expires_at": lease_until, "updated_at": now}
-    if stage is not None:
-        values["stage"] = stage
-    stmt = update(jobs).where(owned_by(job_id, worker_id), jobs.c.status == JobStatus.RUNNING).values(**values)
-    return conn.execute(stmt).rowcount == 1
+    params: dict[str, object] = {"w_id": job_id, "w_worker": worker_id, "v_until": lease_until, "u_now": now}
+    if stage is None:
+        return conn.execute(_EXTEND_LEASE, params).rowcount == 1
+    return conn.execute(_EXTEND_LEASE_AT_STAGE, params | {"v_stage": stage}).rowcount == 1
 
 
 _SET_ACK_MESSAGE = (
@@ -318,6 +372,18 @@ def set_acks(conn: Connection, acks: Sequence[tuple[str, int | None, str | None]
         conn.execute(_SET_ACK_STATUS, edited)
 
 
+_LOCK_SCRIPT = select(scripts.c.id).where(scripts.c.id == bindparam("v_script")).with_for_update()
+_INSERT_VERSION = (
+    versions.insert()
+    .values(
+        version=select(func.coalesce(func.max(versions.c.version), 0) + 1)
+        .where(versions.c.script_id == bindparam("v_script"))
+        .scalar_subquery()
+    )
+    .returning(*versions.c)
+)
+
+
 def insert_version(conn: Connection, **values: object) -> VersionRecord:
     """A new version numbered one past the script's newest.
 
@@ -325,11 +391,5 @@ def insert_version(conn: Connection, **values: object) -> VersionRecord:
     script finishing at the same moment number themselves one after the other instead of colliding.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(select(scripts.c.id).where(scripts.c.id == values["script_id"]).with_for_update())
-    next_version = (
-        select(func.coalesce(func.max(versions.c.version), 0) + 1)
-        .where(versions.c.script_id == values["script_id"])
-        .scalar_subquery()
-    )
-    stmt = versions.insert().values(version=next_version, **values).returning(*versions.c)
-    return VersionRecord.from_row(conn.execute(stmt).one())
+        conn.execute(_LOCK_SCRIPT, {"v_script": values["script_id"]})
+    return VersionRecord.from_row(conn.execute(_INSERT_VERSION, {**values, "v_script": values["script_id"]}).one())

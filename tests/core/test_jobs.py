@@ -411,3 +411,24 @@ async def test_a_submitter_that_goes_away_still_gets_its_job_stored_and_its_ack_
     stored = await service.count(jobs)
     leased = await service.count(outbox, outbox.c.lease_expires_at.is_not(None))
     assert stored == 1 and leased == 0  # stored, and its ack is the delivery loop's to send
+
+
+async def test_a_heartbeat_renews_the_lease_and_says_when_the_job_stopped_being_ours(db: Database) -> None:
+    clock = ManualClock()
+    service = kit(db, job_settings(job_lease_s=60), clock=clock)
+    job = (await service.intake.submit(submission())).job
+    claimed = await service.queue.claim("host:1/0")
+    assert claimed is not None and claimed.lease_expires_at is not None
+
+    clock.advance(30)
+    renewed = await service.queue.heartbeat(claimed, "host:1/0", stage="generating")
+    after, _ = await service.queries.get_for_user(job.id, 1)
+    someone_else = await service.queue.heartbeat(claimed, "host:2/0")
+    await service.cancel(job.id, 1)
+    after_cancel = await service.queue.heartbeat(claimed, "host:1/0")
+
+    assert renewed is True
+    assert after.lease_expires_at is not None
+    assert (after.lease_expires_at - claimed.lease_expires_at).total_seconds() == pytest.approx(30)
+    assert after.stage == "generating"
+    assert (someone_else, after_cancel) == (False, False)
