@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ import aiosqlite
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import DatabaseUnavailableError, DatabaseUrlError, DriverMissingError
@@ -50,6 +51,7 @@ T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READERS = 2
+PING_IDLE_S = 10.0  # a pooled connection unused this long is pinged before it is handed out
 LISTEN_PING_S = 30.0  # a silent listening connection is checked this often (a lost network says nothing)
 POSTGRES_INSTALL_HINT = "pip install -e '.[postgres]'"
 
@@ -263,7 +265,6 @@ class PostgresDatabase:
                 url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,  # a restarted server leaves dead connections in the pool
                 pool_recycle=1800,
             )
         except ModuleNotFoundError as exc:
@@ -272,6 +273,7 @@ class PostgresDatabase:
             ) from exc
         except ArgumentError as exc:
             raise DatabaseUrlError(f"DATABASE_URL: {exc}") from exc
+        _ping_when_idle(engine.sync_engine)
         database = cls(engine, url)
         try:
             await database.server_time()
@@ -321,6 +323,27 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """A restarted server or a dropped network leaves dead connections in the pool: ping one before handing it out,
+    but only when it has been idle for PING_IDLE_S (SQLAlchemy's pool_pre_ping pings at every checkout, a round trip
+    and a server transaction on each of ours). A connection that dies while busy fails its transaction, which its
+    caller tries again (storage.errors.is_transient), on a new connection: the pool drops the dead one."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("a pooled connection did not answer its ping") from exc
 
 
 async def _notices(conn: Any) -> AsyncIterator[Notice]:

@@ -167,3 +167,29 @@ async def test_a_postgres_database_that_does_not_exist_is_refused_in_one_line(po
 async def test_the_database_clock_is_aware_utc(db: Database) -> None:
     now = await db.server_time()
     assert now.utcoffset() is not None and now.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_before_use(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def select_one(conn: Connection) -> int:
+        return int(conn.execute(text("SELECT 1")).scalar_one())
+
+    await db.read(select_one)  # a connection in the pool now
+    admin = await open_database(database_url)
+    try:
+        killed = await admin.write(
+            lambda conn: conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                )
+            ).scalar_one()
+        )
+    finally:
+        await admin.close()
+    monkeypatch.setattr(storage.db, "PING_IDLE_S", 0.0)  # as if it had been idle for longer than the threshold
+
+    assert killed >= 1
+    assert await db.read(select_one) == 1  # pinged, found dead, replaced: the caller never sees it
