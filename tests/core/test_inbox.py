@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from core import inbox as inbox_module
 from core.clock import ManualClock, SystemClock
 from core.inbox import MAX_REPLAYS, Attempt, Dispatcher, Entry, Inbox, JSONDict, Outcome
-from core.owners import HOST_CHARS, Holder, this_process
+from core.owners import Holder, process_name, this_process
 from core.paste import MIN_PART_CHARS, TextPart
 from storage.db import Database
 from storage.tables import inbox as inbox_table
@@ -279,7 +278,7 @@ async def test_an_id_telegram_reuses_after_a_day_is_a_new_update(db: Database) -
 def a_dead_process_here() -> str:
     """The owner name of a process of this host that has exited."""
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
-    return f"{os.uname().nodename[:HOST_CHARS]}:{int(child.stdout)}"
+    return process_name(int(child.stdout))
 
 
 async def test_updates_another_live_process_holds_are_left_to_it_until_its_lease_runs_out(db: Database) -> None:

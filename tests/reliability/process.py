@@ -95,3 +95,18 @@ async def fresh_postgres(prefix: str) -> AsyncIterator[str]:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def job_states(url: str) -> dict[str, tuple[str, int]]:
+    """Each job of the database at ``url``: (status, attempts), read from outside the processes under test."""
+    from sqlalchemy import select
+
+    from storage.db import open_database
+    from storage.tables import jobs
+
+    db = await open_database(url)
+    try:
+        rows = await db.read(lambda conn: conn.execute(select(jobs.c.id, jobs.c.status, jobs.c.attempts)).all())
+    finally:
+        await db.close()
+    return {job_id: (status, attempts) for job_id, status, attempts in rows}

@@ -20,7 +20,7 @@ from storage.tables import jobs
 from tests.e2e.conftest import is_ack, is_document, is_result
 from tests.e2e.test_resilience import free_port
 from tests.fakes.fake_lm import FakeLM
-from tests.reliability.process import BotProcess, fresh_postgres
+from tests.reliability.process import BotProcess, fresh_postgres, job_states
 from tests.reliability.test_crash import eventually, tally
 
 pytestmark = pytest.mark.slow
@@ -47,15 +47,6 @@ async def running_jobs_of(url: str, pid: int) -> set[str]:
     finally:
         await db.close()
     return {job_id for job_id, worker in rows if worker and worker.split("/")[0].endswith(f":{pid}")}
-
-
-async def job_attempts(url: str) -> dict[str, tuple[str, int]]:
-    db = await open_database(url)
-    try:
-        rows = await db.read(lambda conn: conn.execute(select(jobs.c.id, jobs.c.status, jobs.c.attempts)).all())
-    finally:
-        await db.close()
-    return {job_id: (status, attempts) for job_id, status, attempts in rows}
 
 
 async def test_three_workers_run_each_of_300_jobs_once_and_a_killed_one_loses_none(tmp_path: Path) -> None:
@@ -94,7 +85,7 @@ async def test_three_workers_run_each_of_300_jobs_once_and_a_killed_one_loses_no
             await asyncio.sleep(1.0)  # a late duplicate would show up now
         finally:
             await asyncio.gather(bot.stop(), *(worker.stop() for worker in workers))
-        states = await job_attempts(url)
+        states = await job_states(url)
 
     calls = Counter(int(m.group(1)) for r in lm.requests if (m := SCRIPT_ID.search(r.message("user"))))
     acks, results, files = (tally(emulator, ids, p) for p in (is_ack, is_result, is_document))
@@ -178,7 +169,7 @@ async def test_a_worker_reports_its_health_and_hands_its_jobs_back_on_sigterm(tm
                 async with http.get(f"http://127.0.0.1:{port}/metrics") as answer:
                     metrics = await answer.text()
             exit_s = await worker.terminate()
-            states = await job_attempts(url)
+            states = await job_states(url)
             lm.latency_s = 0
             await rescuer.start()
             await user.chat.wait_for(is_document, timeout_s=30)

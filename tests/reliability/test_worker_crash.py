@@ -23,14 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from bot.emulator import BotAPIEmulator
-from storage.db import open_database
-from storage.tables import jobs
 from tests.e2e.conftest import is_ack, is_document, is_result
 from tests.fakes.fake_lm import FakeLM
-from tests.reliability.process import BotProcess, fresh_postgres
+from tests.reliability.process import BotProcess, fresh_postgres, job_states
 from tests.reliability.test_crash import eventually, tally
 
 pytestmark = pytest.mark.slow
@@ -52,15 +49,6 @@ MOMENTS = [
     Moment("inside the result's transaction", "job.complete.uncommitted@3", rerun=True),
     Moment("result stored, nothing else", "job.completed@3", rerun=False),
 ]
-
-
-async def job_rows(url: str) -> dict[str, tuple[str, int]]:
-    db = await open_database(url)
-    try:
-        rows = await db.read(lambda conn: conn.execute(select(jobs.c.id, jobs.c.status, jobs.c.attempts)).all())
-    finally:
-        await db.close()
-    return {job_id: (status, attempts) for job_id, status, attempts in rows}
 
 
 @pytest.mark.parametrize("moment", MOMENTS, ids=[m.name for m in MOMENTS])
@@ -104,7 +92,7 @@ async def test_a_worker_killed_at_any_moment_loses_no_job_and_repeats_no_message
             await asyncio.sleep(1.0)  # a late duplicate would show up now
         finally:
             await asyncio.gather(bot.stop(), doomed.stop(), rescuer.stop())
-        rows = await job_rows(url)
+        rows = await job_states(url)
 
     calls = Counter(int(m.group(1)) for r in lm.requests if (m := SCRIPT_ID.search(r.message("user"))))
     acks, results, files = (tally(emulator, ids, p) for p in (is_ack, is_result, is_document))
@@ -159,7 +147,7 @@ async def test_a_job_that_kills_every_worker_fails_after_job_max_attempts_with_a
         finally:
             await bot.stop()
             await survivor.stop()
-        rows = await job_rows(url)
+        rows = await job_states(url)
 
     assert failure is not None
     assert [status for status, _ in rows.values()] == ["failed"]
