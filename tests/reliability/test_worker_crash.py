@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +154,44 @@ async def test_a_job_that_kills_every_worker_fails_after_job_max_attempts_with_a
     assert [status for status, _ in rows.values()] == ["failed"]
     assert lm.requests == []  # it never got as far as the LM
     assert not any(is_result(m) for m in user.chat.bot_messages)
+
+
+async def test_a_worker_cut_off_past_its_lease_is_replaced_and_its_late_results_are_dropped(tmp_path: Path) -> None:
+    """SIGSTOP freezes a worker mid-job, as a lost network or a stalled machine would: its process is alive, so
+    nobody may take its jobs before their lease runs out; then another worker does. Thawed, the first one finishes
+    its LM calls, and the queue refuses their results: each user gets one."""
+    async with (
+        fresh_postgres("bhiv_wstop") as url,
+        BotAPIEmulator(token="778402:worker-stop") as emulator,
+        FakeLM(latency_s=0.5) as lm,
+    ):
+        bot = BotProcess(emulator, url, tmp_path / "bot.log", {"WORKER_CONCURRENCY": "0"})
+        env = {"LM_BASE_URL": lm.base_url, "WORKER_CONCURRENCY": "2", "JOB_LEASE_S": "3"}
+        frozen = BotProcess(emulator, url, tmp_path / "worker-a.log", env, command="worker")
+        other = BotProcess(emulator, url, tmp_path / "worker-b.log", env, command="worker")
+        users = [emulator.user(340_000 + n, f"User{n}") for n in range(2)]
+        ids = [user.id for user in users]
+        try:
+            await asyncio.gather(bot.start(), frozen.start())
+            await eventually(lambda: "is up" in frozen.log(), 30)
+            for user in users:
+                await user.send_text(f"Script {user.id} opens on a quiet street\nThe end")
+            await eventually(lambda: len(lm.requests) == 2, 30)  # both jobs in the LM
+            assert frozen.process is not None
+            frozen.process.send_signal(signal.SIGSTOP)
+            await other.start()
+            await eventually(lambda: all(tally(emulator, ids, is_document).values()), 30)
+            taken_over = lm.requests[2:]
+            frozen.process.send_signal(signal.SIGCONT)
+            dropped = ("no longer ours", "cancelled or taken back")  # at its result, or at its next lease renewal
+            await eventually(lambda: sum(frozen.log().count(line) for line in dropped) == 2, 15)
+            await asyncio.sleep(1.0)
+        finally:
+            if frozen.process is not None and frozen.process.returncode is None:
+                frozen.process.send_signal(signal.SIGCONT)
+            await asyncio.gather(bot.stop(), frozen.stop(), other.stop())
+        rows = await job_states(url)
+
+    assert len(taken_over) == 2  # run again, by the other worker
+    assert set(tally(emulator, ids, is_result).values()) == {1}
+    assert sorted(rows.values()) == [("done", 2), ("done", 2)]
