@@ -142,7 +142,8 @@ async def test_a_rolling_deploy_sends_no_message_twice(tmp_path: Path) -> None:
     print(f"\nrolling deploy: 60 scripts; the old process drained in {drained_s:.2f} s; {conflicts} getUpdates 409s")
     assert set(acks.values()) == set(results.values()) == set(files.values()) == {1}
     assert repeated_edits == []  # an edit sent twice would be refused as "not modified"
-    assert conflicts > 0  # they did overlap
+    # Both were up together (the new one's setMyCommands came before the old one's SIGTERM); whether a getUpdates
+    # of one met the other's in flight, answered 409, depends on timing: printed, not asserted.
     assert "Traceback" not in old.log() + new.log()
 
 
