@@ -1,34 +1,50 @@
-"""Who holds a lease: every process names itself ``<host>:<pid namespace>:<pid>``, and its leases of stored
-updates and of notifications being sent carry that name (jobs carry ``<name>/<worker>``).
+"""Who holds a lease: every process names itself ``<host>#<place>:<pid>``, and its leases of stored updates and
+of notifications being sent carry that name (jobs carry ``<name>/<worker>``). ``<host>`` is the hostname cut to
+fit, for people; ``<place>`` a digest of the whole hostname, the kernel's boot id and the PID namespace, so that
+two machines (or two boots, or two containers) never share one, however alike their hostnames.
 
 A lease runs out on the database's clock unless its holder renews it (every third of ``BOT_LEASE_S``). Another
 process takes a lease over only when it has run out, with one exception that makes a restart on one machine
-quick: a lease of a process of this host and PID namespace whose pid no longer runs (or is this process's own
-pid: its previous life) is taken at once. The namespace keeps two containers that share a hostname, each with
-its own pid 1, from judging each other: a process of another namespace is judged by its lease, as one of
-another machine. Two processes alive together (a rolling deploy: the old one draining, the new one polling)
-never take each other's leases.
+quick: a lease of a process of this place whose pid no longer runs (or is this process's own pid: its previous
+life) is taken at once. The namespace keeps two containers that share a hostname, each with its own pid 1, from
+judging each other: a process of another place is judged by its lease, as one of another machine. (A pid reused
+by a new process makes a dead holder look alive: its lease runs out all the same.) Two processes alive together
+(a rolling deploy: the old one draining, the new one polling) never take each other's leases while they renew
+them; one cut off from the database for longer than a lease loses them, and says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from pathlib import Path
 
-HOST_CHARS = 32  # owner columns hold 64: "<host>:<namespace>:<pid>/<worker index>" with the host cut to fit
+HOST_CHARS = 24  # owner columns hold 64: "<host>#<place>:<pid>/<worker index>" with the host cut to fit
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
 
 
 @cache
 def _here() -> str:
-    """This host and PID namespace (the inode of /proc/self/ns/pid; 0 where there is none to read)."""
+    """This machine, boot and PID namespace, as the name's ``<host>#<place>``."""
+    hostname = socket.gethostname()
     try:
-        namespace = os.stat("/proc/self/ns/pid").st_ino
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
     except OSError:
-        namespace = 0
-    return f"{socket.gethostname()[:HOST_CHARS]}:{namespace}"
+        namespace = ""
+    place = hashlib.blake2b(
+        f"{hostname}|{_read('/proc/sys/kernel/random/boot_id')}|{namespace}".encode(), digest_size=4
+    ).hexdigest()
+    return f"{hostname[:HOST_CHARS]}#{place}"
 
 
 def process_name(pid: int) -> str:
@@ -41,12 +57,12 @@ def this_process() -> str:
 
 
 def gone(owner: str) -> bool:
-    """Whether ``owner`` is a process known to be dead: of this host and namespace, its pid not running (or
-    ours: a previous life)."""
+    """Whether ``owner`` is a process known to be dead: of this place, its pid not running (or ours: a previous
+    life). Call it before this process holds anything under its own name."""
     here, _, rest = owner.rpartition(":")
     pid_text = rest.split("/", 1)[0]
     if here != _here() or not pid_text.isdigit():
-        return False  # another machine's or namespace's (or not ours to judge): its lease runs out if it is dead
+        return False  # another place's (or not ours to judge): its lease runs out if it is dead
     pid = int(pid_text)
     if pid == os.getpid():
         return True

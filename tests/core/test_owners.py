@@ -27,10 +27,12 @@ def test_this_process_is_gone_only_in_the_sense_of_a_previous_life() -> None:
     assert gone(this_process())
 
 
-def test_a_process_of_another_host_or_namespace_is_never_judged() -> None:
-    host = socket.gethostname()[:32]
+def test_a_process_of_another_place_is_never_judged() -> None:
+    """Another machine, boot or PID namespace (a container) is a place of its own, even under the same hostname
+    or one alike in its first characters."""
+    host = socket.gethostname()[:24]
     dead = exited_pid()
-    assert not gone(f"elsewhere:1:{dead}")
-    assert not gone(f"{host}:123:{dead}")  # same hostname, another PID namespace: another container
+    assert not gone(f"elsewhere#00000000:{dead}")
+    assert not gone(f"{host}#00000000:{dead}")  # the same hostname, another place
     assert not gone(f"{host}:{dead}")  # a name of no known shape
     assert not gone("garbage")
