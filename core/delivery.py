@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from core import failpoints, owners
 from core.clock import Clock
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 ACK_ORDER_WAIT_S = 10.0  # how long a chat's next reply waits for an ack queued behind other notifications
 ACK_IDLE_S = 0.25  # ... while nothing of its chat is being sent (the loop starts the next one within this)
+RECORD_RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
 KEEP_TRYING_S = 24 * 3600.0  # results and acks are retried through transient errors for this long
 MAX_BACKOFF_S = 300.0
 
@@ -146,10 +148,19 @@ class Delivery:
             if not self._held:
                 continue
             until = self.holder.until(self.clock.now())
+            held = set(self._held)
             try:
-                await self.db.write(outbox_queries.renew_leases, set(self._held), owner=self.holder.name, until=until)
+                kept = await self.db.write(outbox_queries.renew_leases, held, owner=self.holder.name, until=until)
             except Exception as exc:
-                logger.warning("could not renew the leases of %d notification(s): %r", len(self._held), exc)
+                logger.warning("could not renew the leases of %d notification(s): %r", len(held), exc)
+                continue
+            if kept < len(held & self._held):  # some were recorded meanwhile; fewer kept than that: taken
+                logger.warning(
+                    "%d notification(s) being sent here were taken by another process (this one could not renew "
+                    "their leases for %.0f s): they may reach their chats twice",
+                    len(held & self._held) - kept,
+                    self.holder.lease_s,
+                )
 
     async def run_until_idle(self) -> None:
         """Deliver everything due now, then return (tests, burst runs)."""
@@ -301,7 +312,19 @@ class Delivery:
         else:
             NOTIFICATIONS.labels(kind, "sent").inc()
             failpoints.reached(f"delivery.sent.{kind}")  # sent, not yet recorded: the window of a duplicate
-            await self.db.write(_record_sent, notification, message_id, self.clock.now())
+            await self._record_sent(notification, message_id)
+
+    async def _record_sent(self, notification: Notification, message_id: int | None) -> None:
+        """Record a send Telegram accepted, through a lost database connection too: unrecorded, it would be
+        sent again once its lease ran out. Recording it twice changes nothing."""
+        for delay_s in RECORD_RETRY_DELAYS_S:
+            try:
+                await self.db.write(_record_sent, notification, message_id, self.clock.now())
+                return
+            except DBAPIError as exc:
+                logger.warning("outbox %s sent but not recorded (%r); retry in %.1f s", notification.id, exc, delay_s)
+                await asyncio.sleep(delay_s)
+        await self.db.write(_record_sent, notification, message_id, self.clock.now())
 
     @staticmethod
     def _nothing_to_show(notification: Notification) -> bool:

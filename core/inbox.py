@@ -135,16 +135,18 @@ class Inbox:
         self._given_up(poisoned)
         return [self._entry_of(record) for record in taken]
 
-    async def keep(self, known: frozenset[int]) -> list[Entry]:
-        """Renew this process's hold on its updates, and return those to handle now: the ones that came free
-        (their holder died or let go), and any of its own stored ``LOST_AFTER_S`` ago that are not in ``known``
-        (held by nothing here: a handling lost to a bug)."""
+    async def keep(self, known: frozenset[int]) -> Kept:
+        """Renew this process's hold on its updates, and say what changed: the updates to handle now (those that
+        came free: their holder died or let go; and any of its own stored ``LOST_AFTER_S`` ago that are not in
+        ``known``, held by nothing here: a handling lost to a bug), and those of ``known`` that are no longer
+        its own (another process took them while this one could not renew: cut off from the database for
+        longer than the lease)."""
         now = self.clock.now()
-        taken, poisoned = await self.db.write(
+        taken, poisoned, lost = await self.db.write(
             _keep, self.bot_id, self.holder, known, now, now - timedelta(seconds=LOST_AFTER_S)
         )
         self._given_up(poisoned)
-        return [self._entry_of(record) for record in taken]
+        return Kept([self._entry_of(record) for record in taken], lost)
 
     async def release(self) -> int:
         """Let go of this process's unhandled updates (it stops): another process takes them at once."""
@@ -204,20 +206,41 @@ def _take(conn: Connection, bot_id: int, holder: Holder, now: datetime, *, own_t
 
 
 def _keep(
-    conn: Connection, bot_id: int, holder: Holder, known: frozenset[int], now: datetime, lost_before: datetime
-) -> _Taken:
+    conn: Connection, bot_id: int, holder: Holder, known: frozenset[int], now: datetime, stray_before: datetime
+) -> tuple[list[InboxRecord], list[InboxRecord], frozenset[int]]:
     inbox_queries.renew(conn, bot_id, owner=holder.name, until=holder.until(now))
+    own = inbox_queries.held(conn, bot_id, owner=holder.name)
     taken, poisoned = _take(conn, bot_id, holder, now, own_too=False)
     fresh = {record.update_id for record in taken}
-    lost = [
+    stray = [
         update_id
-        for update_id in inbox_queries.held(conn, bot_id, owner=holder.name, received_before=lost_before)
-        if update_id not in known and update_id not in fresh
+        for update_id, received_at in own
+        if received_at < stray_before and update_id not in known and update_id not in fresh
     ]
-    if lost:
-        logger.warning("%d stored update(s) were held by nobody here; handling them now", len(lost))
-    records = sorted([*taken, *inbox_queries.load(conn, bot_id, lost)], key=lambda record: record.update_id)
-    return records, poisoned
+    if stray:
+        logger.warning("%d stored update(s) were held by nobody here; handling them now", len(stray))
+    records = sorted([*taken, *inbox_queries.load(conn, bot_id, stray)], key=lambda record: record.update_id)
+    not_own = known - {update_id for update_id, _ in own}  # handled meanwhile, most of them
+    lost = {r.update_id for r in inbox_queries.load(conn, bot_id, not_own) if r.handled_at is None}
+    return records, poisoned, frozenset(lost)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What a renewal of the hold found: updates to handle now, and updates fed here that another process holds
+    now."""
+
+    found: list[Entry]
+    lost: frozenset[int]
+
+
+def _insert_in_order(queue: deque[Entry], entry: Entry) -> None:
+    """Queue ``entry`` by update_id: one that comes late (taken from a process that died, found stray) goes
+    before the newer ones of its chat still waiting."""
+    position = len(queue)
+    while position and queue[position - 1].update_id > entry.update_id:
+        position -= 1
+    queue.insert(position, entry)
 
 
 @dataclass
@@ -267,7 +290,7 @@ class Dispatcher:
             lane = self._lanes.get(entry.lane)
             if lane is None:
                 lane = self._lanes[entry.lane] = _Lane()
-            lane.queue.append(entry)
+            _insert_in_order(lane.queue, entry)
             lane.arrived.set()
             if lane.task is None:
                 self._idle.clear()
@@ -401,13 +424,35 @@ class Dispatcher:
             await asyncio.sleep(self.inbox.holder.renew_every_s)
             self._marked_while_scanning = set()
             try:
-                found = await self.inbox.keep(frozenset(self._known))
+                kept = await self.inbox.keep(frozenset(self._known))
                 marked, self._marked_while_scanning = self._marked_while_scanning, None
-                self.feed(entry for entry in found if entry.update_id not in marked)
+                self._drop_lost(kept.lost - marked)
+                self.feed(entry for entry in kept.found if entry.update_id not in marked)
             except Exception as exc:
                 logger.warning("could not renew the hold on stored updates: %r", exc)
             finally:
                 self._marked_while_scanning = None
+
+    def _drop_lost(self, update_ids: frozenset[int]) -> None:
+        """Updates another process took from this one (it could not renew its hold in time): those still waiting
+        here are left to it; one being handled now cannot be called back, and may be handled twice."""
+        lost = update_ids & self._known
+        if not lost:
+            return
+        waiting = 0
+        for lane in self._lanes.values():
+            kept = deque(entry for entry in lane.queue if entry.update_id not in lost)
+            waiting += len(lane.queue) - len(kept)
+            lane.queue = kept
+        self._known -= lost
+        logger.warning(
+            "%d update(s) held here were taken by another process (this one could not renew its hold for %.0f s): "
+            "%d left to it, %d being handled here already may be handled twice",
+            len(lost),
+            self.inbox.holder.lease_s,
+            waiting,
+            len(lost) - waiting,
+        )
 
     async def _prune_forever(self) -> None:
         while True:

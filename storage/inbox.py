@@ -123,14 +123,14 @@ def take(
     return [record for record in rows if record.replays <= max_replays], poisoned
 
 
-def held(conn: Connection, bot_id: int, *, owner: str, received_before: datetime) -> list[int]:
-    """The ids of the unhandled updates ``owner`` holds, received before ``received_before``, in order."""
+def held(conn: Connection, bot_id: int, *, owner: str) -> list[tuple[int, datetime]]:
+    """(update_id, received_at) of the unhandled updates ``owner`` holds, in order."""
     stmt = (
-        select(inbox.c.update_id)
-        .where(inbox.c.bot_id == bot_id, _UNHANDLED, inbox.c.owner == owner, inbox.c.received_at < received_before)
+        select(inbox.c.update_id, inbox.c.received_at)
+        .where(inbox.c.bot_id == bot_id, _UNHANDLED, inbox.c.owner == owner)
         .order_by(inbox.c.update_id)
     )
-    return list(conn.execute(stmt).scalars())
+    return [(update_id, received_at) for update_id, received_at in conn.execute(stmt)]
 
 
 def load(conn: Connection, bot_id: int, update_ids: Collection[int]) -> list[InboxRecord]:

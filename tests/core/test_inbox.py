@@ -289,9 +289,9 @@ async def test_updates_another_live_process_holds_are_left_to_it_until_its_lease
     newcomer = make_inbox(db, clock, holder=Holder("new-machine:1", lease_s=15.0))
     at_start = await newcomer.start_replay()
     clock.advance(10)
-    before_expiry = await newcomer.keep(frozenset())
+    before_expiry = (await newcomer.keep(frozenset())).found
     clock.advance(6)  # the old one renewed nothing: it died with its machine
-    after_expiry = await newcomer.keep(frozenset())
+    after_expiry = (await newcomer.keep(frozenset())).found
 
     assert (at_start, before_expiry) == ([], [])
     assert [e.update_id for e in after_expiry] == [1, 2]
@@ -306,10 +306,10 @@ async def test_a_renewed_hold_is_kept_and_a_released_one_is_taken_at_once(db: Da
     clock.advance(10)
     await draining.keep(frozenset({1, 2}))  # alive: it renews
     clock.advance(10)
-    while_renewed = await newcomer.keep(frozenset())
+    while_renewed = (await newcomer.keep(frozenset())).found
     await draining.mark_handled([1])
     await draining.release()  # it stops, 2 unhandled
-    after_release = await newcomer.keep(frozenset())
+    after_release = (await newcomer.keep(frozenset())).found
 
     assert while_renewed == []
     assert [e.update_id for e in after_release] == [2]
@@ -322,3 +322,56 @@ async def test_a_dead_process_of_this_host_is_taken_over_at_once(db: Database) -
     restarted = make_inbox(db)
 
     assert [e.update_id for e in await restarted.start_replay()] == [1]
+
+
+async def test_updates_taken_by_another_process_while_this_one_was_cut_off_are_left_to_it(db: Database) -> None:
+    """This process could not renew its hold for longer than the lease (cut off from the database): another took
+    its updates. At its next renewal it learns so, and leaves those still waiting to the other."""
+    clock = ManualClock()
+    gate = asyncio.Event()
+    handled: list[int] = []
+
+    async def slow(entries: Sequence[Entry], attempt: Attempt) -> Outcome:
+        await gate.wait()
+        handled.append(entries[0].update_id)
+        return Outcome.HANDLED
+
+    cut_off = make_inbox(db, clock, holder=Holder("old-machine:1", lease_s=15.0))
+    dispatcher = Dispatcher(cut_off, slow, concurrency=4, join_window_s=0.1)
+    dispatcher.feed(await stored(cut_off, update(1, 5), update(2, 5), update(3, 5)))  # 1 being handled, 2 and 3 wait
+    await asyncio.sleep(0.05)
+    clock.advance(20)
+    other = make_inbox(db, clock, holder=Holder("new-machine:1", lease_s=15.0))
+    taken = await other.keep(frozenset())
+
+    kept = await cut_off.keep(frozenset(dispatcher._known))
+    dispatcher._drop_lost(kept.lost)
+    gate.set()
+    await dispatcher.wait_idle()
+    await dispatcher.stop()
+
+    assert [e.update_id for e in taken.found] == [1, 2, 3]
+    assert kept.lost == {1, 2, 3}
+    assert handled == [1]  # already under way here; 2 and 3 are the other's
+
+
+async def test_an_update_that_comes_late_goes_before_the_newer_ones_of_its_chat_still_waiting(db: Database) -> None:
+    inbox = make_inbox(db)
+    gate = asyncio.Event()
+    order: list[int] = []
+
+    async def handler(entries: Sequence[Entry], attempt: Attempt) -> Outcome:
+        if entries[0].update_id == 2:
+            await gate.wait()
+        order.append(entries[0].update_id)
+        return Outcome.HANDLED
+
+    dispatcher = Dispatcher(inbox, handler, concurrency=4, join_window_s=0.1)
+    dispatcher.feed(await stored(inbox, update(2, 5), update(4, 5)))
+    await asyncio.sleep(0.02)  # 2 is being handled, 4 waits
+    dispatcher.feed(await stored(inbox, update(1, 5), update(3, 5)))  # taken over from a dead process, say
+    gate.set()
+    await dispatcher.wait_idle()
+    await dispatcher.stop()
+
+    assert order == [2, 1, 3, 4]
