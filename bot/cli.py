@@ -181,6 +181,12 @@ async def serve_worker(telegram: TelegramSettings, settings: CoreSettings) -> No
     """The pipeline only, WORKER_CONCURRENCY jobs at once, with /healthz and /metrics, until SIGINT or SIGTERM:
     then no new claims, and the jobs in hand get SHUTDOWN_GRACE_S to finish before they go back to the queue."""
     stop = _stop_on_signals()
+    if not settings.storage.database_url:
+        logger.warning(
+            "DATABASE_URL is not set: this worker uses the SQLite file %s, and runs only the jobs of a bot on "
+            "this machine that uses the same file; set DATABASE_URL to the bot's database",
+            settings.storage.data_dir.resolve() / "bhiv-bot.db",
+        )
     async with contextlib.AsyncExitStack() as stack:
         core = await open_core(settings, roles=frozenset({Role.WORK}))
         stack.push_async_callback(core.aclose)

@@ -133,7 +133,11 @@ class JobQueue:
         ids, failed ids)."""
         requeued, failed = await self.db.write(_reap, self.clock.now(), self.settings.job_max_attempts, spare)
         if requeued:
-            logger.warning("requeued %d job(s) whose lease expired: %s", len(requeued), ", ".join(requeued))
+            logger.warning(
+                "requeued %d job(s) whose worker died (its lease ran out, or its process is gone): %s",
+                len(requeued),
+                ", ".join(requeued),
+            )
             self.wakeups.jobs_added(len(requeued))
         if failed:
             logger.error("%d job(s) failed: their workers died on them: %s", len(failed), ", ".join(failed))

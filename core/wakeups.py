@@ -22,6 +22,7 @@ from storage.db import Database
 logger = logging.getLogger(__name__)
 
 RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+STEADY_S = 60.0  # a connection that lived this long resets the backoff; one that dies sooner does not
 
 
 class Wakeups:
@@ -67,12 +68,14 @@ class Wakeups:
         if not channels or not db.can_listen:
             return
         failures = 0
+        loop = asyncio.get_running_loop()
         while True:
+            connected_at: float | None = None
             try:
                 async with db.listen(channels) as notices:
+                    connected_at = loop.time()
                     if failures:
                         logger.info("listening for other processes' wake-ups again")
-                    failures = 0
                     self.listening = True
                     WAKEUPS_LISTENING.set(1)
                     self.jobs_added(workers)  # what was notified while nobody listened
@@ -87,6 +90,8 @@ class Wakeups:
             finally:
                 self.listening = False
                 WAKEUPS_LISTENING.set(0)
+            if connected_at is not None and loop.time() - connected_at > STEADY_S:
+                failures = 0  # it had been up a while: a new trouble, not the same one again
             delay_s = RECONNECT_DELAYS_S[min(failures, len(RECONNECT_DELAYS_S) - 1)]
             log = logger.warning if failures == 0 else logger.debug
             log(

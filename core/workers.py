@@ -56,7 +56,7 @@ class WorkerPool:
         self.wakeups = wakeups
         self.pipeline = pipeline
         self.settings = settings
-        # jobs.worker_id holds 64 characters: "<host>:<pid>/<index>" (core.owners cuts the host to fit)
+        # jobs.worker_id holds 64 characters: "<process name>/<index>" (core.owners keeps the name short)
         self.name = (name or owners.this_process())[:56]
         self._tasks: list[asyncio.Task[None]] = []
         self._reaper: asyncio.Task[None] | None = None

@@ -35,7 +35,7 @@ import aiosqlite
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import DatabaseUnavailableError, DatabaseUrlError, DriverMissingError
@@ -53,6 +53,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READERS = 2
 PING_IDLE_S = 10.0  # a pooled connection unused this long is pinged before it is handed out
 LISTEN_PING_S = 30.0  # a silent listening connection is checked this often (a lost network says nothing)
+LISTEN_PING_TIMEOUT_S = 10.0
 POSTGRES_INSTALL_HINT = "pip install -e '.[postgres]'"
 
 
@@ -309,7 +310,16 @@ class PostgresDatabase:
         import psycopg  # installed with the PostgreSQL extra, as the engine's driver
         from psycopg import sql
 
-        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        # TCP keepalives: a connection cut off without a reset (a NAT's timeout, a failover) is noticed in about a
+        # minute, not after the kernel's quarter of an hour of retransmissions.
+        conn = await psycopg.AsyncConnection.connect(
+            self._conninfo,
+            autocommit=True,
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+        )
         try:
             for channel in channels:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
@@ -343,7 +353,8 @@ def _ping_when_idle(engine: Engine) -> None:
         try:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:
-            raise DisconnectionError("a pooled connection did not answer its ping") from exc
+            # the server restarted, most likely: every pooled connection is as dead, so the pool drops them all
+            raise InvalidatePoolError("a pooled connection did not answer its ping") from exc
 
 
 async def _notices(conn: Any) -> AsyncIterator[Notice]:
@@ -354,4 +365,5 @@ async def _notices(conn: Any) -> AsyncIterator[Notice]:
             heard = True
             yield notice.channel, notice.payload
         if not heard:
-            await conn.execute("SELECT 1")
+            async with asyncio.timeout(LISTEN_PING_TIMEOUT_S):
+                await conn.execute("SELECT 1")

@@ -216,14 +216,20 @@ class Where:
 
     clause: ColumnElement[bool]
     params: Mapping[str, object]
-    shared: bool = True
+    shared: bool = False
 
     def also(self, other: Where) -> Where:
         """Both conditions (a statement of its own each time: for rare changes, such as the reaper's)."""
-        return Where(and_(self.clause, other.clause), {**self.params, **other.params}, shared=False)
+        return Where(and_(self.clause, other.clause), self._merged(other))
 
     def or_(self, other: Where) -> Where:
-        return Where(or_(self.clause, other.clause), {**self.params, **other.params}, shared=False)
+        return Where(or_(self.clause, other.clause), self._merged(other))
+
+    def _merged(self, other: Where) -> dict[str, object]:
+        clash = {name for name in self.params.keys() & other.params.keys() if self.params[name] != other.params[name]}
+        if clash:
+            raise ValueError(f"two conditions bind {', '.join(sorted(clash))} to different values")
+        return {**self.params, **other.params}
 
 
 # Expressions a status change may set a column to; they are part of a statement's shape, built once.
@@ -297,31 +303,31 @@ _QUEUED_IN_CHAT = and_(jobs.c.bot_id == bindparam("w_bot"), jobs.c.chat_id == bi
 
 
 def next_claimable(now: datetime) -> Where:
-    return Where(_NEXT_CLAIMABLE, {"w_now": now})
+    return Where(_NEXT_CLAIMABLE, {"w_now": now}, shared=True)
 
 
 def owned_by(job_id: str, worker_id: str) -> Where:
-    return Where(_OWNED_BY, {"w_id": job_id, "w_worker": worker_id})
+    return Where(_OWNED_BY, {"w_id": job_id, "w_worker": worker_id}, shared=True)
 
 
 def lease_expired(now: datetime) -> Where:
-    return Where(_LEASE_EXPIRED, {"w_now": now})
+    return Where(_LEASE_EXPIRED, {"w_now": now}, shared=True)
 
 
 def held_by(worker_ids: Collection[str]) -> Where:
-    return Where(jobs.c.worker_id.in_(list(worker_ids)), {}, shared=False)
+    return Where(jobs.c.worker_id.in_(list(worker_ids)), {})
 
 
 def attempts_at_least(n: int) -> Where:
-    return Where(_ATTEMPTS_AT_LEAST, {"w_attempts": n})
+    return Where(_ATTEMPTS_AT_LEAST, {"w_attempts": n}, shared=True)
 
 
 def job_is(job_id: str) -> Where:
-    return Where(_JOB_IS, {"w_id": job_id})
+    return Where(_JOB_IS, {"w_id": job_id}, shared=True)
 
 
 def queued_in_chat(bot_id: int, chat_id: int) -> Where:
-    return Where(_QUEUED_IN_CHAT, {"w_bot": bot_id, "w_chat": chat_id})
+    return Where(_QUEUED_IN_CHAT, {"w_bot": bot_id, "w_chat": chat_id}, shared=True)
 
 
 def running_workers(conn: Connection) -> set[str]:
