@@ -22,6 +22,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/bhiv/bin:$PATH \
     DATA_DIR=/data \
     OPS_PORT=9464
+# Fonts for the video cards, found through fontconfig: Latin and Cyrillic (DejaVu), Devanagari (Lohit).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fontconfig fonts-dejavu-core fonts-lohit-deva \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin bhiv \
     && mkdir -p /data && chown bhiv /data
 COPY --from=build /opt/bhiv /opt/bhiv

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="chat with the real bot in this terminal, through the bundled Telegram emulator")
     storyboard = commands.add_parser("storyboard", help="print the storyboard JSON for a script file (- for stdin)")
     storyboard.add_argument("file", help="a text file with one line per scene, or - to read standard input")
+    storyboard.add_argument("--video", metavar="OUT.mp4", type=Path, help="also render the storyboard as a video")
     commands.add_parser("migrate", help="bring the database (DATABASE_URL) to the current schema")
     args = parser.parse_args(argv)
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_demo(telegram, settings, files_dir=settings.storage.data_dir / "demo-files"))
         if args.command == "storyboard":
             data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-            return asyncio.run(_storyboard(settings, data))
+            return asyncio.run(_storyboard(settings, data, video=args.video))
         return asyncio.run(_migrate(settings))
     except ScriptRejectedError as exc:
         print(f"bhiv-bot: {rejection_text(exc)}", file=sys.stderr)
@@ -214,7 +215,7 @@ async def serve_worker(telegram: TelegramSettings, settings: CoreSettings) -> No
     logger.info("stopped")
 
 
-async def _storyboard(settings: CoreSettings, data: bytes) -> int:
+async def _storyboard(settings: CoreSettings, data: bytes, *, video: Path | None = None) -> int:
     text = clean_script(
         decode_script(data), max_chars=settings.jobs.max_script_chars, max_scenes=settings.jobs.max_scenes
     )
@@ -227,6 +228,18 @@ async def _storyboard(settings: CoreSettings, data: bytes) -> int:
     if result.lm_error is not None:
         print(f"bhiv-bot: the LM failed ({result.lm_error}); used the local generator", file=sys.stderr)
     print(result.storyboard.to_json())
+    if video is not None:
+        from core.fonts import find_fonts, warn_missing
+        from core.video import render_video
+
+        fonts = find_fonts()
+        warn_missing(fonts)
+        info = await asyncio.to_thread(render_video, result.storyboard, video, fonts)
+        print(
+            f"bhiv-bot: video {info.path} ({info.duration_s:g} s, {info.cards} cards, {info.width}x{info.height} "
+            f"H.264, {info.size_bytes / 1024:.0f} KB); play it with any player, e.g. ffplay or VLC",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -101,6 +101,23 @@ def test_storyboard_command_prints_the_json_for_stdin(
     assert '"text": "One <b>"' in out and '"start_time": 3.0' in out
 
 
+def test_storyboard_command_renders_the_video_without_telegram(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import av
+
+    out_path = tmp_path / "out.mp4"
+    code, out, err = run_main(
+        ["storyboard", "-", "--video", str(out_path)], b"A door opens\nA cat walks in\nThe end\n", monkeypatch, capsys
+    )
+
+    assert code == 0, err
+    assert '"total_duration": 9.0' in out  # the JSON on stdout as before
+    assert f"video {out_path} (9 s, 3 cards, 1280x720 H.264" in err
+    with av.open(str(out_path)) as container:
+        assert abs(container.duration / av.time_base - 9.0) <= 0.25
+
+
 def test_storyboard_command_refuses_an_empty_script_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
