@@ -20,9 +20,10 @@ Where it differs from Telegram (everything else aims to match, texts included):
 - relaxed: ``http://`` webhooks on loopback, any port (Telegram: HTTPS on 443, 80, 88, 8443); webhook delivery is
   one request at a time, retried forever with a 0.05 s..1 s backoff; pending updates never expire (24 h on
   Telegram); no 48-hour edit window; edits are allowed after the user blocked the bot; no URL fetching for
-  sendDocument; no inline_message_id; chats are addressed by id only; getUpdates has no forced 3 s minimum poll
-  and conflicts are answered at once; auto-detected entities are a subset (commands, mentions, hashtags, e-mail,
-  scheme-ful URLs);
+  sendDocument and sendVideo; a video's duration, width and height are the ones the bot declared (Telegram reads
+  them from the file when they are not given); no 48-hour window for deleteMessage; no inline_message_id; chats
+  are addressed by id only; getUpdates has no forced 3 s minimum poll and conflicts are answered at once;
+  auto-detected entities are a subset (commands, mentions, hashtags, e-mail, scheme-ful URLs);
 - absent: every other Bot API method (404 "Not Found"), close and logOut.
 Text length is counted in Unicode code points (as measured on Telegram), entity offsets in UTF-16 units.
 """

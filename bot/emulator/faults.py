@@ -25,7 +25,16 @@ FaultKind = Literal["429", "5xx", "drop", "drop_after"]
 BodyStyle = Literal["json", "nginx"]
 
 SENDING_METHODS = frozenset(
-    {"sendMessage", "sendDocument", "editMessageText", "editMessageReplyMarkup", "sendChatAction"}
+    {
+        "sendMessage",
+        "sendDocument",
+        "sendVideo",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "deleteMessage",
+        "sendChatAction",
+    }
 )
 ALL_METHODS = "*"
 

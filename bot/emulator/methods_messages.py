@@ -1,5 +1,5 @@
 """The Bot API methods that put things in chats: sendMessage, editMessageText, editMessageReplyMarkup,
-sendDocument, sendChatAction, answerCallbackQuery, getFile.
+editMessageCaption, deleteMessage, sendDocument, sendVideo, sendChatAction, answerCallbackQuery, getFile.
 
 Checks run in the real server's order (text and markup first, then the chat, the replied message, the user's
 block, flood control) and nothing changes until all of them passed.
@@ -12,9 +12,12 @@ import mimetypes
 
 from bot.emulator.errors import (
     FILE_TOO_BIG,
+    MESSAGE_CANT_BE_DELETED,
     MESSAGE_CANT_BE_EDITED,
     MESSAGE_NOT_MODIFIED,
+    MESSAGE_TO_DELETE_NOT_FOUND,
     MESSAGE_TO_EDIT_NOT_FOUND,
+    NO_CAPTION_TO_EDIT,
     NO_TEXT_TO_EDIT,
     QUERY_INVALID,
     ApiError,
@@ -54,6 +57,7 @@ CHAT_ACTIONS = frozenset(
     }
 )
 _ENTITIES_ERROR = "can't parse entities JSON object"
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # what the Bot API accepts in one upload
 
 
 class MessageMethods:
@@ -167,17 +171,54 @@ class MessageMethods:
         )
         return message.to_api()
 
-    def _document_source(self, params: Params) -> UploadedFile | StoredFile:
-        reference = params.text("document")
-        upload = params.file("document")
+    async def edit_message_caption(self, params: Params) -> JSONDict:
+        """Without ``reply_markup`` the inline keyboard goes away, as on Telegram."""
+        caption, caption_entities = self._caption(params)
+        new_markup = self._inline_only(reply_markup_arg(params.optional("reply_markup")))
+        message = self._editable(params)
+        if message.media_kind is None:
+            raise ApiError.bad_request(NO_CAPTION_TO_EDIT)
+        if (caption, caption_entities, new_markup) == (
+            message.caption or "",
+            message.caption_entities,
+            message.reply_markup,
+        ):
+            raise ApiError.bad_request(MESSAGE_NOT_MODIFIED)
+        self._charge(message.chat)
+        self.state.edit_message(
+            message,
+            text=message.text,
+            entities=message.entities,
+            caption=caption or None,
+            caption_entities=caption_entities,
+            reply_markup=new_markup,
+        )
+        return message.to_api()
+
+    async def delete_message(self, params: Params) -> bool:
+        """A bot deletes its own messages, and others' in a private chat; deletion is not flood-limited."""
+        chat = self.state.find_chat(params.text("chat_id"))
+        message = chat.messages.get(params.integer("message_id"))
+        if message is None:
+            raise ApiError.bad_request(MESSAGE_TO_DELETE_NOT_FOUND)
+        if not message.from_bot and chat.is_group:
+            raise ApiError.bad_request(MESSAGE_CANT_BE_DELETED)
+        self.state.delete_message(message)
+        return True
+
+    def _upload_source(self, params: Params, field: str) -> UploadedFile | StoredFile:
+        reference = params.text(field)
+        upload = params.file(field)
         if reference.startswith("attach://"):
             upload = params.file(reference.removeprefix("attach://"))
         if upload is not None:
             if not upload.data:
                 raise ApiError.bad_request("file must be non-empty")
+            if len(upload.data) > MAX_UPLOAD_BYTES:
+                raise ApiError(413, "Request Entity Too Large")
             return upload
         if not reference:
-            raise ApiError.bad_request("there is no document in the request")
+            raise ApiError.bad_request(f"there is no {field} in the request")
         if reference.startswith(("http://", "https://")):
             # relaxation: the emulator does not fetch URLs
             raise ApiError.bad_request("failed to get HTTP URL content")
@@ -186,6 +227,47 @@ class MessageMethods:
             raise ApiError.bad_request("wrong file identifier/HTTP URL specified")
         return stored
 
+    async def send_video(self, params: Params) -> JSONDict:
+        """The Video object carries what the bot declared (duration, width, height): Telegram takes them as given
+        for an upload, and a player shows the video at that size and length."""
+        source = self._upload_source(params, "video")
+        thumbnail = params.file(params.text("thumbnail").removeprefix("attach://")) or params.file("thumbnail")
+        caption, caption_entities = self._caption(params)
+        markup = reply_markup_arg(params.optional("reply_markup"))
+        chat = self.state.find_chat(params.text("chat_id"))
+        reply_to = self.state.reply_target(chat, params)
+        self.state.check_can_send(chat)
+        self._charge(chat)
+        if isinstance(source, StoredFile):
+            stored = source
+        else:
+            mime_type = source.content_type if source.content_type not in (None, "application/octet-stream") else None
+            stored = self.state.store_file(
+                "video", data=source.data, file_name=source.file_name, mime_type=mime_type or "video/mp4"
+            )
+        media: JSONDict = {
+            **stored.document_api(),
+            "duration": params.integer("duration"),
+            "width": params.integer("width"),
+            "height": params.integer("height"),
+        }
+        if thumbnail is not None and thumbnail.data:
+            thumb = self.state.store_file("photo", data=thumbnail.data, file_name=thumbnail.file_name)
+            media["thumbnail"] = {**thumb.to_api(), "width": 320, "height": 180}
+        message = self.state.add_message(
+            chat,
+            self.state.bot,
+            from_bot=True,
+            caption=caption or None,
+            caption_entities=caption_entities,
+            media_kind="video",
+            media=media,
+            reply_markup=markup.inline,
+            other_markup=markup.other,
+            reply_to=reply_to,
+        )
+        return message.to_api()
+
     def _store(self, upload: UploadedFile) -> StoredFile:
         mime_type = upload.content_type
         if not mime_type or mime_type == "application/octet-stream":
@@ -193,7 +275,7 @@ class MessageMethods:
         return self.state.store_file("document", data=upload.data, file_name=upload.file_name, mime_type=mime_type)
 
     async def send_document(self, params: Params) -> JSONDict:
-        source = self._document_source(params)
+        source = self._upload_source(params, "document")
         caption, caption_entities = self._caption(params)
         markup = reply_markup_arg(params.optional("reply_markup"))
         chat = self.state.find_chat(params.text("chat_id"))

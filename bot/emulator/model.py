@@ -72,7 +72,7 @@ class ChatMessage:
     entities: list[JSONDict] = field(default_factory=list)
     caption: str | None = None
     caption_entities: list[JSONDict] = field(default_factory=list)
-    media_kind: str | None = None  # document, photo, sticker, voice
+    media_kind: str | None = None  # document, video, photo, sticker, voice
     media: object | None = None
     reply_markup: JSONDict | None = None  # inline keyboard, as messages carry it
     other_markup: JSONDict | None = None  # force_reply / keyboard / remove_keyboard sent with it
@@ -96,6 +96,10 @@ class ChatMessage:
     @property
     def document(self) -> JSONDict | None:
         return self.media if self.media_kind == "document" and isinstance(self.media, dict) else None
+
+    @property
+    def video(self) -> JSONDict | None:
+        return self.media if self.media_kind == "video" and isinstance(self.media, dict) else None
 
     @property
     def buttons(self) -> list[JSONDict]:
@@ -245,7 +249,7 @@ class ChatEvent:
 
     seq: int
     chat_id: int
-    kind: Literal["message", "edit", "action", "callback_answer"]
+    kind: Literal["message", "edit", "action", "callback_answer", "delete"]
     message_id: int | None
     data: JSONDict
 

@@ -45,6 +45,7 @@ _FILE_KINDS = {
     "photo": ("AgAC", "photos", ".jpg"),
     "sticker": ("CAAC", "stickers", ".webp"),
     "voice": ("AwAC", "voice", ".oga"),
+    "video": ("BAAC", "videos", ".mp4"),
 }
 
 
@@ -117,7 +118,7 @@ class EmulatorState:
 
     def record_event(
         self,
-        kind: Literal["message", "edit", "action", "callback_answer"],
+        kind: Literal["message", "edit", "action", "callback_answer", "delete"],
         chat: ChatInfo,
         message: ChatMessage | None = None,
         data: JSONDict | None = None,
@@ -240,6 +241,11 @@ class EmulatorState:
         message.edit_date = max(self.now(), message.date)
         self.record_event("edit", message.chat, message)
         return message
+
+    def delete_message(self, message: ChatMessage) -> None:
+        """Gone from the chat, as on Telegram; the deletion is an event of its own."""
+        del message.chat.messages[message.message_id]
+        self.record_event("delete", message.chat, data={"message_id": message.message_id})
 
     def reply_target(self, chat: ChatInfo, params: Params) -> ChatMessage | None:
         """The message ``reply_parameters`` (or the older ``reply_to_message_id``) points at."""

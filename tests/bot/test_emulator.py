@@ -35,7 +35,7 @@ from telegram import (
     ReplyKeyboardRemove,
     ReplyParameters,
 )
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.emulator import (
@@ -48,6 +48,7 @@ from bot.emulator import (
     Faults,
     FloodLimits,
 )
+from bot.emulator.errors import MESSAGE_NOT_MODIFIED
 
 TOKEN = "123456:TEST"
 MIB = 1024 * 1024
@@ -525,6 +526,60 @@ async def test_bot_uploads_a_document_and_it_downloads_back(
     assert bytes(downloaded) == payload
     assert wrong_id == "Bad Request: wrong file identifier/HTTP URL specified"
     assert last_description(emu) == "Bad Request: message caption is too long"
+
+
+async def test_bot_sends_a_video_with_caption_and_keyboard_then_edits_the_caption_and_deletes_it(
+    emu: BotAPIEmulator, bot: PTBBot, alice: EmulatedUser
+) -> None:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("1", callback_data="rate:1")]])
+    sent = await bot.send_video(
+        1001,
+        b"\x00\x00\x00\x18ftypmp42 not really a video",
+        filename="storyboard.mp4",
+        duration=26,
+        width=1280,
+        height=720,
+        thumbnail=b"\xff\xd8 a jpeg",
+        supports_streaming=True,
+        caption="<b>Job</b> abc",
+        parse_mode="HTML",
+        reply_markup=keyboard,
+    )
+    recorded = emu.calls_to("sendVideo")[-1].params
+    edited = await bot.edit_message_caption(1001, sent.message_id, caption="Job abc, rated", reply_markup=keyboard)
+    with pytest.raises(BadRequest):
+        await bot.edit_message_caption(1001, sent.message_id, caption="Job abc, rated", reply_markup=keyboard)
+    not_modified = last_description(emu)
+    text_message = await bot.send_message(1001, "plain")
+    with pytest.raises(BadRequest):
+        await bot.edit_message_caption(1001, text_message.message_id, caption="x")
+    no_caption = last_description(emu)
+    await bot.delete_message(1001, sent.message_id)
+    with pytest.raises(BadRequest):
+        await bot.delete_message(1001, sent.message_id)
+    gone = last_description(emu)
+
+    assert sent.video is not None
+    assert (sent.video.duration, sent.video.width, sent.video.height) == (dtm.timedelta(seconds=26), 1280, 720)
+    assert sent.video.mime_type == "video/mp4" and sent.video.file_name == "storyboard.mp4"
+    assert sent.video.thumbnail is not None
+    assert sent.caption == "Job abc" and sent.caption_entities[0].type == MessageEntity.BOLD
+    assert sent.reply_markup == keyboard
+    assert recorded["supports_streaming"] == "true"
+    assert edited.caption == "Job abc, rated"  # type: ignore[union-attr]
+    assert not_modified == f"Bad Request: {MESSAGE_NOT_MODIFIED}"
+    assert no_caption == "Bad Request: there is no caption in the message to edit"
+    assert gone == "Bad Request: message to delete not found"
+    assert sent.message_id not in {m.message_id for m in alice.chat.transcript}
+
+
+async def test_an_upload_over_50_mb_is_refused_as_telegram_does(
+    emu: BotAPIEmulator, bot: PTBBot, alice: EmulatedUser
+) -> None:
+    with pytest.raises(TelegramError):
+        await bot.send_video(1001, b"\x00" * (50 * 1024 * 1024 + 1), filename="big.mp4")
+
+    assert emu.calls_to("sendVideo")[-1].status == 413
 
 
 async def test_user_documents_download_up_to_20_mb(emu: BotAPIEmulator, bot: PTBBot, alice: EmulatedUser) -> None:
