@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tests.bench import core_figures, process_figures, scale_figures, telegram_figures
+from tests.bench import core_figures, process_figures, render_figures, scale_figures, telegram_figures
 from tests.bench.harness import Bench
 from tests.bench.report import Figure
 
@@ -22,4 +22,5 @@ FIGURES: dict[str, Measure] = {
     "memory": process_figures.memory,
     "startup": process_figures.startup,
     "workers": scale_figures.workers,
+    "render": render_figures.render,
 }
