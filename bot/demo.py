@@ -75,7 +75,13 @@ class TerminalChat:
         prefix = "bot (edited)" if message.history else "bot"
         lines = [f"{prefix}: {message.text or message.caption or ''}"]
         if message.document is not None:
-            lines.append(f"  📎 {self._save(message)}")  # a few KB of JSON: written inline
+            lines.append(f"  📎 {self._save(message.document)}")  # a few KB of JSON: written inline
+        if message.video is not None:
+            seconds = message.video.get("duration", 0)
+            lines.append(
+                f"  🎞 video, {seconds} s: {self._save(message.video)} (play it with any video player: "
+                "xdg-open, open, VLC, ffplay)"
+            )
         if message.buttons:
             labels = [f"[{n}: {button['text']}]" for n, button in enumerate(message.buttons, start=1)]
             lines.append("  " + " ".join(labels) + "  (/press N)")
@@ -83,10 +89,9 @@ class TerminalChat:
             lines.append("  (answer with /reply TEXT)")
         return "\n".join(lines)
 
-    def _save(self, message: ChatMessage) -> str:
-        document = message.document or {}
-        stored = self.emulator.state.files.get(str(document.get("file_id")))
-        name = Path(str(document.get("file_name") or "file.bin")).name
+    def _save(self, media: dict[str, object]) -> str:
+        stored = self.emulator.state.files.get(str(media.get("file_id")))
+        name = Path(str(media.get("file_name") or "file.bin")).name
         if stored is None:
             return name
         self.files_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ NetworkError / TimedOut with their class and the host only.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import aiohttp
@@ -108,7 +109,9 @@ def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str]
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
     for name, (filename, content, mime_type) in files.items():
-        form.add_field(name, content, filename=filename, content_type=mime_type)
+        # as a stream: aiohttp writes raw bytes over 1 MB (a video) in one go and warns that it blocks the loop
+        body = io.BytesIO(content) if isinstance(content, bytes) else content
+        form.add_field(name, body, filename=filename, content_type=mime_type)
     return form
 
 

@@ -16,6 +16,7 @@ from core.storyboard import IMPROVED_MAX_SCENE_S, TIGHTENED_MIN_SCENE_S, Storybo
 from core.types import POSITION_CAP, JobKind, JobRecord, JobStatus, VersionRecord
 
 MAX_MESSAGE = 4096
+CAPTION_BUDGET = 950  # under a caption's 1024 visible characters, with the "and N more" tail and the question
 PREVIEW_BUDGET = 3800  # leaves room for the header and the closing line
 SCENE_PREVIEW_CHARS = 160
 
@@ -104,7 +105,9 @@ def render_jobs(jobs: Iterable[JobRecord]) -> str:
     return "Your recent jobs:\n" + "\n".join(_fit(lines, PREVIEW_BUDGET))
 
 
-def render_result(job: JobRecord, version: VersionRecord, storyboard: Storyboard) -> str:
+def render_result(job: JobRecord, version: VersionRecord, storyboard: Storyboard, *, budget: int | None = None) -> str:
+    """The result's summary: a message of its own (``budget`` the 4096 of a text), or a video's caption (1024)."""
+    budget = PREVIEW_BUDGET if budget is None else budget
     header = (
         f"<b>{esc(shorten(storyboard.title, 200))}</b>\n"
         f"Job <code>{job.id}</code> · version {version.version} · {storyboard.scene_count} "
@@ -116,7 +119,7 @@ def render_result(job: JobRecord, version: VersionRecord, storyboard: Storyboard
         f"{esc(shorten(''.join(frame.text for frame in scene.frames), SCENE_PREVIEW_CHARS))}"
         for n, scene in enumerate(storyboard.scenes, start=1)
     ]
-    shown = _fit(scene_lines, PREVIEW_BUDGET - visible_length(header))
+    shown = _fit(scene_lines, budget - visible_length(header))
     more = len(scene_lines) - len(shown)
     tail = f"\n… and {more} more scene{'s' if more != 1 else ''} in the JSON file." if more else ""
     return header + "\n".join(shown) + tail + "\n\nHow did I do? Rate it:"

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import ClassVar
 
-from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.keyboards import build_rating_keyboard
-from bot.render import render_ack, render_failed, render_result
+from bot.render import CAPTION_BUDGET, render_ack, render_failed, render_result
 from core.delivery import Notification
 from core.errors import (
     DeliveryError,
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 ALREADY_SO = ("message is not modified", "message to edit not found")
+UPLOAD_TIMEOUT_S = 120.0  # a video up to 50 MB on a slow uplink
 
 
 class TelegramSender:
@@ -85,7 +86,25 @@ class TelegramSender:
         return sent.message_id
 
     async def _result(self, notification: Notification, job: JobRecord) -> int | None:
+        """The video carrying the summary as its caption and the rating keyboard; a text message when there is no
+        video (RENDER_VIDEO=false, or it could not be made)."""
         version = _version_of(notification, job)
+        video = notification.video
+        if video is not None and video.data:
+            sent = await self.bot.send_video(
+                notification.chat_id,
+                InputFile(video.data, filename=video.path),
+                duration=round(video.duration_s),
+                width=video.width,
+                height=video.height,
+                supports_streaming=True,
+                caption=render_result(job, version, parse_storyboard(version.storyboard_json), budget=CAPTION_BUDGET),
+                parse_mode=ParseMode.HTML,
+                reply_markup=build_rating_keyboard(version.id),
+                read_timeout=UPLOAD_TIMEOUT_S,
+                write_timeout=UPLOAD_TIMEOUT_S,
+            )
+            return sent.message_id
         sent = await self.bot.send_message(
             notification.chat_id,
             render_result(job, version, parse_storyboard(version.storyboard_json)),

@@ -34,7 +34,7 @@ from core.events import JobEvent, transition
 from core.metrics import NOTIFICATIONS
 from core.owners import Holder
 from core.settings import JobSettings
-from core.types import JobRecord, OutboxRecord, Submitted, VersionRecord
+from core.types import JobRecord, OutboxRecord, Submitted, VersionRecord, VideoRecord
 from core.wakeups import Wakeups
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
@@ -63,6 +63,7 @@ class Notification:
     version: VersionRecord | None = None
     queue_position: int | None = None
     payload: dict[str, object] = field(default_factory=dict)
+    video: VideoRecord | None = None  # a result's video, when one was made
 
     @property
     def reply_to(self) -> int | None:
@@ -392,6 +393,7 @@ def _job_id(notification: Notification) -> str:
 # -- transactions ----------------------------------------------------------------------------------------------
 
 _SHOWS_VERSION = (NotificationKind.RESULT, NotificationKind.RESULT_FILE)
+_WITH_VIDEO = NotificationKind.RESULT
 _TRACKS_ACK = (NotificationKind.ACK, NotificationKind.JOB_STATUS)
 
 
@@ -415,7 +417,10 @@ def _load(conn: Connection, row: OutboxRecord) -> Notification:
     version = job_queries.version_for_job(conn, job.id) if job is not None and row.kind in _SHOWS_VERSION else None
     position = job_queries.queue_position(conn, job) if job is not None else None
     data = json.loads(row.payload)
-    return Notification(row.id, row.chat_id, row.kind, row.attempts, row.created_at, job, version, position, data)
+    video = job_queries.video_for_version(conn, version.id) if version is not None and row.kind == _WITH_VIDEO else None
+    return Notification(
+        row.id, row.chat_id, row.kind, row.attempts, row.created_at, job, version, position, data, video=video
+    )
 
 
 def _record_sent(conn: Connection, notification: Notification, message_id: int | None, now: datetime) -> None:

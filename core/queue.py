@@ -19,6 +19,7 @@ from core.clock import Clock
 from core.errors import JobStateError
 from core.events import JobEvent, transition
 from core.metrics import JOB_FAILURES
+from core.renderer import RenderedVideo
 from core.settings import JobSettings
 from core.storyboard import Storyboard
 from core.types import JobRecord, VersionRecord
@@ -68,10 +69,17 @@ class JobQueue:
         )
 
     async def complete(
-        self, job: JobRecord, worker_id: str, storyboard: Storyboard, *, pipeline_ms: int
+        self,
+        job: JobRecord,
+        worker_id: str,
+        storyboard: Storyboard,
+        *,
+        pipeline_ms: int,
+        video: RenderedVideo | None = None,
     ) -> VersionRecord | None:
-        """Write the version and its notifications in one transaction; None when the job is no longer ours."""
-        version = await self.db.write(_complete, job, worker_id, storyboard, pipeline_ms, self.clock.now())
+        """Write the version, its video and its notifications in one transaction; None when the job is no longer
+        ours."""
+        version = await self.db.write(_complete, job, worker_id, storyboard, pipeline_ms, video, self.clock.now())
         failpoints.reached("job.completed")  # stored, nothing else done
         if version is None:
             logger.info("job %s finished but was no longer ours (cancelled or expired); result discarded", job.id)
@@ -165,14 +173,20 @@ def _finished(now: datetime, code: FailureCode | None = None) -> dict[str, objec
 
 
 def _complete(
-    conn: Connection, job: JobRecord, worker_id: str, storyboard: Storyboard, pipeline_ms: int, now: datetime
+    conn: Connection,
+    job: JobRecord,
+    worker_id: str,
+    storyboard: Storyboard,
+    pipeline_ms: int,
+    video: RenderedVideo | None,
+    now: datetime,
 ) -> VersionRecord | None:
     if not transition(
         conn, JobEvent.SUCCEEDED, job_queries.owned_by(job.id, worker_id), now=now, values=_finished(now)
     ):
         return None
     failpoints.reached("job.complete.uncommitted")  # mid-transaction: the result is not stored
-    return job_queries.insert_version(
+    version = job_queries.insert_version(
         conn,
         job_id=job.id,
         script_id=job.script_id,
@@ -184,6 +198,20 @@ def _complete(
         pipeline_ms=pipeline_ms,
         created_at=now,
     )
+    if video is not None:
+        job_queries.insert_video(
+            conn,
+            version_id=version.id,
+            path=f"storyboard-{job.id}-v{version.version}.mp4",  # the name the chat sees, beside the .json
+            duration_s=video.duration_s,
+            size_bytes=video.size_bytes,
+            codec=video.codec,
+            width=video.width,
+            height=video.height,
+            data=video.data,
+            created_at=now,
+        )
+    return version
 
 
 def _reap(conn: Connection, now: datetime, max_attempts: int, spare: str | None) -> tuple[list[str], list[str]]:

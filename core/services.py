@@ -26,7 +26,8 @@ from core.owners import Holder
 from core.pipeline import Pipeline
 from core.queries import JobQueries
 from core.queue import JobQueue
-from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
+from core.renderer import Renderer
+from core.settings import AccessSettings, JobSettings, LMSettings, RenderSettings, StorageSettings
 from core.wakeups import Wakeups
 from core.workers import WorkerPool
 from storage import jobs as job_queries
@@ -49,10 +50,11 @@ class CoreSettings:
     lm: LMSettings = field(default_factory=LMSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
 
     @classmethod
     def from_env(cls) -> CoreSettings:
-        return cls(StorageSettings(), LMSettings(), JobSettings(), AccessSettings())
+        return cls(StorageSettings(), LMSettings(), JobSettings(), AccessSettings(), RenderSettings())
 
 
 @dataclass
@@ -176,7 +178,10 @@ async def open_core(
                 "storyboards by %s",
                 "the LM and the local fallback" if core.lm else "the local generator (no LM_BASE_URL)",
             )
-            core.workers = WorkerPool(queue, queries, pipeline, settings.jobs, wakeups=wakeups, name=worker_name)
+            renderer = Renderer.create(settings.render) if settings.render.render_video else None
+            core.workers = WorkerPool(
+                queue, queries, pipeline, settings.jobs, wakeups=wakeups, name=worker_name, renderer=renderer
+            )
         return core
     except BaseException:
         if clock_task is not None:

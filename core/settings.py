@@ -75,6 +75,19 @@ class JobSettings(BaseSettings):
     outbox_max_attempts: int = Field(default=12, ge=1)
 
 
+TELEGRAM_UPLOAD_BYTES = 50 * 1024 * 1024  # the largest file the Bot API accepts from a bot
+
+
+class RenderSettings(BaseSettings):
+    model_config = _ENV
+
+    render_video: bool = True  # each result carries a video of its storyboard
+    render_processes: int = Field(default=1, ge=1, le=64)  # renders at once, each in a process of its own
+    render_timeout_s: float = Field(default=120.0, gt=0)  # one video's limit; then the result goes without one
+    render_max_memory_mb: int = Field(default=1024, ge=256)  # a render process's address space
+    max_video_bytes: int = Field(default=TELEGRAM_UPLOAD_BYTES, ge=100_000, le=TELEGRAM_UPLOAD_BYTES)
+
+
 class AccessSettings(BaseSettings):
     model_config = _ENV
 

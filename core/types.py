@@ -6,7 +6,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from storage.jobs import POSITION_CAP
-from storage.records import FeedbackRecord, JobRecord, OutboxRecord, PromptRecord, ScriptRecord, VersionRecord
+from storage.records import (
+    FeedbackRecord,
+    JobRecord,
+    OutboxRecord,
+    PromptRecord,
+    ScriptRecord,
+    VersionRecord,
+    VideoRecord,
+)
 from storage.states import FailureCode, JobKind, JobStatus, NotificationKind
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "ScriptSubmission",
     "Submitted",
     "VersionRecord",
+    "VideoRecord",
 ]
 
 

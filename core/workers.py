@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -23,10 +24,12 @@ from sqlalchemy.exc import DBAPIError
 from core import failpoints, owners
 from core.errors import JobInputGoneError
 from core.metrics import JOB_WAIT_SECONDS, JOBS_IN_HAND, PIPELINE_SECONDS
-from core.pipeline import Pipeline, PipelineResult
+from core.pipeline import Pipeline
 from core.queries import JobQueries
 from core.queue import JobQueue
+from core.renderer import RenderedVideo, Renderer
 from core.settings import JobSettings
+from core.storyboard import Storyboard
 from core.types import JobRecord
 from core.wakeups import Wakeups
 from storage.states import FailureCode
@@ -40,6 +43,12 @@ BOOKKEEPING_RETRY_DELAYS_S = (0.2, 0.5, 1.0)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class Produced:
+    storyboard: Storyboard
+    video: RenderedVideo | None
+
+
 class WorkerPool:
     def __init__(
         self,
@@ -50,7 +59,9 @@ class WorkerPool:
         *,
         wakeups: Wakeups,
         name: str | None = None,
+        renderer: Renderer | None = None,
     ) -> None:
+        self.renderer = renderer  # None: RENDER_VIDEO=false
         self.queue = queue
         self.queries = queries
         self.wakeups = wakeups
@@ -177,7 +188,9 @@ class WorkerPool:
         elapsed_s = time.monotonic() - started
         PIPELINE_SECONDS.labels(job.kind, result.storyboard.generation_method).observe(elapsed_s)
         pipeline_ms = round(elapsed_s * 1000)
-        await self._record(lambda: self.queue.complete(job, worker_id, result.storyboard, pipeline_ms=pipeline_ms))
+        await self._record(
+            lambda: self.queue.complete(job, worker_id, result.storyboard, pipeline_ms=pipeline_ms, video=result.video)
+        )
 
     async def _record(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run a job's final bookkeeping shielded from cancellation, where stop() can wait for it, retrying a
@@ -189,7 +202,7 @@ class WorkerPool:
         task.add_done_callback(self._bookkeeping.discard)  # type: ignore[arg-type]
         return await asyncio.shield(task)
 
-    async def _watch(self, job: JobRecord, worker_id: str, work: asyncio.Task[PipelineResult]) -> bool:
+    async def _watch(self, job: JobRecord, worker_id: str, work: asyncio.Task[Produced]) -> bool:
         """Renew the lease while ``work`` runs; False (and ``work`` cancelled) if the job stopped being ours."""
         while True:
             done, _ = await asyncio.wait({work}, timeout=self.heartbeat_s)
@@ -206,13 +219,19 @@ class WorkerPool:
                 await asyncio.gather(work, return_exceptions=True)
                 return False
 
-    async def _produce(self, job: JobRecord) -> PipelineResult:
+    async def _produce(self, job: JobRecord) -> Produced:
+        """The storyboard, then its video (unless RENDER_VIDEO=false): both under the job's lease."""
         inputs = await self.queries.inputs(job)
         if inputs.parent is not None:
-            return await self.pipeline.improve(
+            result = await self.pipeline.improve(
                 inputs.parent, rating=inputs.rating or 3, comment=inputs.comment, job_id=job.id
             )
-        return await self.pipeline.generate(inputs.script_text, job_id=job.id)
+        else:
+            result = await self.pipeline.generate(inputs.script_text, job_id=job.id)
+        video = None
+        if self.renderer is not None:
+            video = await self.renderer.render(result.storyboard, job_id=job.id)
+        return Produced(result.storyboard, video)
 
     async def _reap(self) -> None:
         while True:

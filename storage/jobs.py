@@ -16,9 +16,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
 from storage import notify
-from storage.records import JobRecord, ScriptRecord, VersionRecord
+from storage.records import JobRecord, ScriptRecord, VersionRecord, VideoRecord
 from storage.states import ACTIVE, JobStatus
-from storage.tables import jobs, outbox, prompts, scripts, users, versions
+from storage.tables import jobs, outbox, prompts, scripts, users, versions, video_metadata
 from storage.types import UTCDateTime
 from storage.upsert import Insert, PerDialect, one_or_many
 
@@ -399,3 +399,21 @@ def insert_version(conn: Connection, **values: object) -> VersionRecord:
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK_SCRIPT, {"v_script": values["script_id"]})
     return VersionRecord.from_row(conn.execute(_INSERT_VERSION, {**values, "v_script": values["script_id"]}).one())
+
+
+_INSERT_VIDEO = video_metadata.insert()
+_VIDEO_OF_VERSION = (
+    select(video_metadata)
+    .where(video_metadata.c.version_id == bindparam("version_id"))
+    .order_by(video_metadata.c.id.desc())
+    .limit(1)
+)
+
+
+def insert_video(conn: Connection, **values: object) -> None:
+    conn.execute(_INSERT_VIDEO, values)
+
+
+def video_for_version(conn: Connection, version_id: int) -> VideoRecord | None:
+    row = conn.execute(_VIDEO_OF_VERSION, {"version_id": version_id}).first()
+    return VideoRecord.from_row(row) if row else None

@@ -6,7 +6,7 @@ jobs                   the durable queue: one row per generate or improve reques
 storyboard_versions    every storyboard made (the seed system's Content)
 feedback               one rating (and comment) per user and version
 feedback_prompts       the bot's "what should change?" messages, to match replies to
-video_metadata         rendered videos (empty until a render stage exists)
+video_metadata         rendered videos: one per storyboard version, its MP4 kept for the upload
 outbox                 notifications waiting to reach a chat
 inbox                  updates as Telegram sent them, stored before they are confirmed
 """
@@ -15,7 +15,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -146,11 +156,15 @@ class VideoMetadata(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="storyboard_versions.id", index=True)
-    path: str = Field(max_length=1024)
+    path: str = Field(max_length=1024)  # the file's name, as the chat gets it
     duration_s: float
     size_bytes: int = Field(sa_column=_bigint())
     codec: str = Field(max_length=32)
     created_at: datetime = Field(sa_column=_ts())
+    width: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    height: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # The MP4 itself: a worker on another machine renders it, the bot uploads it; in the database, both reach it.
+    data: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class OutboxMessage(SQLModel, table=True):

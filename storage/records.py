@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
@@ -80,6 +80,20 @@ class VersionRecord(_FromRow):
     total_duration_s: float
     pipeline_ms: int
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRecord(_FromRow):
+    id: int
+    version_id: int
+    path: str
+    duration_s: float
+    size_bytes: int
+    codec: str
+    created_at: datetime
+    width: int
+    height: int
+    data: bytes | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,11 @@ class ChatMessage:
         return self.chat.id
 
     @property
+    def body(self) -> str | None:
+        """What the message says: its text, or a media message's caption."""
+        return self.text if self.text is not None else self.caption
+
+    @property
     def kind(self) -> str:
         return "text" if self.text is not None else (self.media_kind or "unknown")
 

@@ -19,7 +19,7 @@ from bot.emulator.model import ChatMessage
 from bot.emulator.users import EmulatedUser
 from bot.settings import TelegramSettings
 from core.services import CoreSettings
-from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
+from core.settings import AccessSettings, JobSettings, LMSettings, RenderSettings, StorageSettings
 
 TOKEN = "424242:E2E-test_token"
 
@@ -31,6 +31,9 @@ class BotConfig:
     allowed: frozenset[int] | None = None
     admins: frozenset[int] = frozenset()
     jobs: dict[str, Any] = field(default_factory=dict)
+    # The chat's flow is tested with text results; the tests of the video turn it on (its renders cost a process
+    # and a fraction of a second each, which the rest of the suite need not pay).
+    video: bool = False
     telegram: dict[str, Any] = field(default_factory=dict)
 
     def telegram_settings(self, emulator: BotAPIEmulator) -> TelegramSettings:
@@ -59,6 +62,7 @@ class BotConfig:
             lm=lm,
             jobs=JobSettings(**jobs),
             access=AccessSettings(admin_user_ids=self.admins, allowed_user_ids=self.allowed),
+            render=RenderSettings(render_video=self.video),
         )
 
 
@@ -111,7 +115,10 @@ def is_ack(message: ChatMessage) -> bool:
 
 
 def is_result(message: ChatMessage) -> bool:
-    return len(message.callback_data) >= 5 and bool(message.text and "How did I do?" in message.text)
+    """The result: a video whose caption is the summary (or the summary as a text, without a video), with the
+    rating keyboard."""
+    body = message.text if message.text is not None else message.caption
+    return len(message.callback_data) >= 5 and bool(body and "How did I do?" in body)
 
 
 def is_document(message: ChatMessage) -> bool:

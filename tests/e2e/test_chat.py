@@ -38,8 +38,8 @@ async def test_text_script_gets_an_ack_at_once_then_the_result_summary_json_and_
 
     job_id = job_id_of(ack)
     assert ack.reply_to is not None and ack.reply_to.message_id == sent.message_id
-    assert job_id in (result.text or "")
-    assert "A kettle <whistles> & the cat jumps." in (result.text or "")  # escaped on the wire, raw on screen
+    assert job_id in (result.body or "")
+    assert "A kettle <whistles> & the cat jumps." in (result.body or "")  # escaped on the wire, raw on screen
     assert [str(n) in button["text"] for n, button in zip(range(1, 6), result.buttons, strict=False)] == [True] * 5
     assert document.document is not None and str(document.document["file_name"]).endswith(".json")
     assert sum(map(is_ack, alice.chat.bot_messages)) == 1  # the ack is edited as the job moves, never re-sent
@@ -140,7 +140,7 @@ async def test_low_rating_asks_what_to_change_and_the_note_brings_an_improved_ve
 
     assert "2" in (toast.text or "") and "What should change" in (toast.text or "")
     assert "Skip" in json.dumps(marked.buttons, ensure_ascii=False)
-    assert "version 2" in (improved.text or "")
+    assert "version 2" in (improved.body or "")
     assert len(improved.callback_data) >= 5
     assert await count_rows(config.database_url, "feedback") == 1
     assert await count_rows(config.database_url, "versions") == 2
@@ -158,7 +158,7 @@ async def test_skip_improves_without_a_note(emulator: BotAPIEmulator, run_bot: R
         improved = await frank.chat.wait_for(lambda m: is_result(m) and m.message_id != result.message_id, timeout_s=10)
 
     assert "Improving" in (toast.text or "")
-    assert "version 2" in (improved.text or "")
+    assert "version 2" in (improved.body or "")
     assert emulator.errors((400, 499)) == []
 
 
@@ -241,8 +241,8 @@ async def test_a_one_line_note_typed_without_replying_answers_the_open_question(
         improved = await lee.chat.wait_for(lambda m: is_result(m) and m.message_id != result.message_id, timeout_s=10)
         second = await storyboard_for(lee, "A brand new script\nwith two lines")  # multi-line: a script
 
-    assert "version 2" in (improved.text or "") and "pacing" in (improved.text or "")
-    assert "version 1" in (second.text or "")
+    assert "version 2" in (improved.body or "") and "pacing" in (improved.body or "")
+    assert "version 1" in (second.body or "")
     assert await count_rows(config.database_url, "jobs") == 3
     assert emulator.errors((400, 499)) == []
 

@@ -32,8 +32,8 @@ async def test_a_paste_split_in_three_parts_is_one_job_with_every_line(
     acks = [m for m in dana.chat.bot_messages if is_ack(m)]
     assert len(parts) == 3
     assert len(acks) == 1 and acks[0].reply_to is not None and acks[0].reply_to.message_id == parts[0].message_id
-    assert job_id_of(acks[0]) in (result.text or "")
-    assert f"· {len(LINES)} scenes ·" in (result.text or "")
+    assert job_id_of(acks[0]) in (result.body or "")
+    assert f"· {len(LINES)} scenes ·" in (result.body or "")
     assert await count_rows(config.database_url, "jobs") == 1
     assert await count_rows(config.database_url, "inbox") == 3
 

@@ -32,10 +32,17 @@ class BotProcess:
 
     def env(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LM_", "TELEGRAM_", "DATABASE_", "WEBHOOK"))}
+        quiet = {"RENDER_VIDEO": "false"}  # the video's own tests turn it on: a render costs each job a process hop
         if self.command == "worker":
-            return base | {"DATABASE_URL": self.database_url, "OPS_PORT": "0", "LOG_LEVEL": "INFO"} | self.extra_env
+            return (
+                base
+                | quiet
+                | {"DATABASE_URL": self.database_url, "OPS_PORT": "0", "LOG_LEVEL": "INFO"}
+                | self.extra_env
+            )
         return (
             base
+            | quiet
             | {
                 "TELEGRAM_BOT_TOKEN": self.emulator.token,
                 "TELEGRAM_API_BASE_URL": self.emulator.base_url,

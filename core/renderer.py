@@ -1,0 +1,134 @@
+"""The render stage: a storyboard's video made in a pool of processes, off the event loop and off the GIL.
+
+``Renderer.render`` hands the storyboard (as JSON) to a process of the pool, which draws and encodes it
+(``core.video``) and sends the MP4 back as bytes: a worker on another machine than the bot's keeps the file in the
+database, where the bot's sender finds it. Each render has ``RENDER_TIMEOUT_S``; a process past it is killed
+(the pool is made anew), and a process's address space is capped at ``RENDER_MAX_MEMORY_MB``. A video over
+``MAX_VIDEO_BYTES`` (Telegram's 50 MB upload) is rendered again at 640x360, and if that is still too large the
+result goes without a video. Whatever goes wrong, the job does not fail: it is the storyboard, without its video,
+and a log line says why.
+
+The pool is one per process, made at the first render (tests that start many bots share it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import resource
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.fonts import Fonts, find_fonts, warn_missing
+from core.settings import RenderSettings
+from core.storyboard import Storyboard, parse_storyboard
+
+logger = logging.getLogger(__name__)
+
+SMALLER = (640, 360)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedVideo:
+    data: bytes
+    duration_s: float
+    width: int
+    height: int
+    codec: str = "h264"
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+
+def _limit_memory(max_mb: int) -> None:
+    """In each render process, before any work: cap its address space."""
+    limit = max_mb * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+def _render(document: str, size: tuple[int, int], fonts: Fonts) -> tuple[bytes, float, int, int]:
+    """In a render process: the storyboard's MP4, its duration and size."""
+    from core.video import render_video
+
+    with tempfile.TemporaryDirectory(prefix="bhiv-render-") as folder:
+        info = render_video(parse_storyboard(document), Path(folder) / "video.mp4", fonts, size=size)
+        return info.path.read_bytes(), info.duration_s, info.width, info.height
+
+
+_POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}  # (processes, memory cap) -> this process's pool
+
+
+class Renderer:
+    def __init__(self, settings: RenderSettings, fonts: Fonts) -> None:
+        self.settings = settings
+        self.fonts = fonts
+        self._key = (settings.render_processes, settings.render_max_memory_mb)
+
+    @classmethod
+    def create(cls, settings: RenderSettings) -> Renderer:
+        fonts = find_fonts()
+        warn_missing(fonts)
+        return cls(settings, fonts)
+
+    def _executor(self) -> ProcessPoolExecutor:
+        pool = _POOLS.get(self._key)
+        if pool is None:
+            pool = _POOLS[self._key] = ProcessPoolExecutor(
+                max_workers=self.settings.render_processes,
+                mp_context=multiprocessing.get_context("spawn"),  # never fork a process with threads and a loop
+                initializer=_limit_memory,
+                initargs=(self.settings.render_max_memory_mb,),
+            )
+        return pool
+
+    async def render(self, storyboard: Storyboard, *, job_id: str = "-") -> RenderedVideo | None:
+        """The video, or None (logged) when it could not be made within the limits."""
+        for size in ((1280, 720), SMALLER):
+            try:
+                data, duration_s, width, height = await self._in_pool(storyboard, size)
+            except TimeoutError:
+                logger.warning(
+                    "job %s: the video took longer than RENDER_TIMEOUT_S (%.0f s); the result goes without it",
+                    job_id,
+                    self.settings.render_timeout_s,
+                )
+                return None
+            except (BrokenProcessPool, MemoryError, OSError, ValueError, RuntimeError) as exc:
+                logger.warning("job %s: the video could not be made (%r); the result goes without it", job_id, exc)
+                self._discard_pool()
+                return None
+            if len(data) <= self.settings.max_video_bytes:
+                return RenderedVideo(data, duration_s, width, height)
+            logger.info("job %s: the video is %.1f MB at %dx%d; trying smaller", job_id, len(data) / 1e6, *size)
+        logger.warning(
+            "job %s: the video is over MAX_VIDEO_BYTES (%.0f MB) even at 640x360; the result goes without it",
+            job_id,
+            self.settings.max_video_bytes / 1e6,
+        )
+        return None
+
+    async def _in_pool(self, storyboard: Storyboard, size: tuple[int, int]) -> tuple[bytes, float, int, int]:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor(), _render, storyboard.to_json(), size, self.fonts)
+        try:
+            return await asyncio.wait_for(future, self.settings.render_timeout_s)
+        except TimeoutError:
+            self._discard_pool(kill=True)
+            raise
+
+    def _discard_pool(self, *, kill: bool = False) -> None:
+        pool = _POOLS.pop(self._key, None)
+        if pool is None:
+            return
+        if kill:  # a render past its limit: its process goes, and any other with it (they are made anew)
+            for process in list(getattr(pool, "_processes", {}).values()):
+                if process.is_alive():
+                    os.kill(process.pid, 9)
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,30 @@
+"""a rendered video's file and size in its video_metadata row, until Telegram has it
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02 15:30:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("video_metadata") as batch:
+        batch.add_column(sa.Column("width", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("height", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("data", sa.LargeBinary(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("video_metadata") as batch:
+        batch.drop_column("data")
+        batch.drop_column("height")
+        batch.drop_column("width")
