@@ -6,14 +6,19 @@ job's chat; the notifications commit with the change, or neither happens (the tr
 
     event           from              to          the chat hears
     submitted       -                 queued      ack (core.intake stores it with the job)
-    claimed         queued            running     the ack edited: working
+    claimed         queued            running     nothing yet: a job still running after WORKING_NOTE_S has its
+                                                  ack edited to "working" (``working_note``)
     retrying        running           queued      the ack edited: queued again
     released        running           queued      nothing (a shutdown gave it back; nothing changed for the user)
     lease_expired   running           queued      the ack edited: queued again
-    succeeded       running           done        the ack edited, the result, the storyboard file
-    failed          running           failed      the ack edited, and a message of its own (an edit is silent)
+    succeeded       running           done        the result, the storyboard file; the ack edited only if it says
+                                                  "working" (the result says the rest)
+    failed          running           failed      a message of its own; the ack edited only if it says "working"
     cancelled       queued, running   cancelled   the ack edited
     chat_gone       queued            cancelled   nothing (the user blocked the bot)
+
+Telegram counts every send and edit against about 30 a second, so a job that finishes in a few seconds costs its
+chat three calls: the ack, the result and its file.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ def _t(allowed: set[JobStatus], to: JobStatus, *notify: NotificationKind) -> Tra
 
 
 TRANSITIONS: Mapping[JobEvent, Transition] = {
-    JobEvent.CLAIMED: _t({Q}, R, N.JOB_STATUS),
+    JobEvent.CLAIMED: _t({Q}, R),
     JobEvent.RETRYING: _t({R}, Q, N.JOB_STATUS),
     JobEvent.RELEASED: _t({R}, Q),
     JobEvent.LEASE_EXPIRED: _t({R}, Q, N.JOB_STATUS),
@@ -85,8 +90,30 @@ def transition(
     moved = job_queries.update_status(conn, where, allowed=step.allowed, to=step.to, now=now, values=values)
     if step.to == Q and event is not JobEvent.RETRYING:  # a retry is due later: the poll finds it then
         job_queries.wake_workers(conn, len(moved))
-    outbox_queries.enqueue(conn, [notification(job, kind, event, now) for job in moved for kind in step.notify])
+    outbox_queries.enqueue(
+        conn,
+        [
+            notification(job, kind, event, now)
+            for job in moved
+            for kind in step.notify
+            if not (kind == N.JOB_STATUS and event in _SAID_BY_THEMSELVES and job.ack_status != R)
+        ],
+    )
     return moved
+
+
+# Their own messages say how the job ended: the ack is edited only when it says "working", which is no longer so.
+_SAID_BY_THEMSELVES = frozenset({JobEvent.SUCCEEDED, JobEvent.FAILED})
+
+
+def working_note(conn: Connection, job_id: str, worker_id: str, now: datetime) -> bool:
+    """The job is taking a while: queue the edit of its ack to "working", if it is still this worker's and running.
+    True when it was queued."""
+    running = job_queries.get_job(conn, job_id)
+    if running is None or running.status != R or running.worker_id != worker_id:
+        return False
+    outbox_queries.enqueue(conn, [notification(running, N.JOB_STATUS, JobEvent.CLAIMED, now)])
+    return True
 
 
 def notification(job: JobRecord, kind: NotificationKind, event: JobEvent, now: datetime) -> NewNotification:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from core import failpoints, owners
 from core.clock import Clock
 from core.errors import JobStateError
-from core.events import JobEvent, transition
+from core.events import JobEvent, transition, working_note
 from core.metrics import JOB_FAILURES
 from core.renderer import RenderedVideo
 from core.settings import JobSettings
@@ -67,6 +67,11 @@ class JobQueue:
         return await self.db.write(
             job_queries.extend_lease, job.id, worker_id, lease_until=self._lease_until(now), stage=stage, now=now
         )
+
+    async def note_working(self, job: JobRecord, worker_id: str) -> None:
+        """The job is taking a while: its ack is to say so."""
+        if await self.db.write(working_note, job.id, worker_id, self.clock.now()):
+            self.wakeups.outbox_changed()
 
     async def complete(
         self,

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 DB_ERROR_BACKOFF_S = 1.0
 LISTENING_POLL_S = 5.0
+WORKING_NOTE_S = 5.0  # a job running longer has its ack edited to "working"; a quicker one needs no edit
 BOOKKEEPING_TIMEOUT_S = 5.0
 BOOKKEEPING_RETRY_DELAYS_S = (0.2, 0.5, 1.0)
 T = TypeVar("T")
@@ -203,11 +204,27 @@ class WorkerPool:
         return await asyncio.shield(task)
 
     async def _watch(self, job: JobRecord, worker_id: str, work: asyncio.Task[Produced]) -> bool:
-        """Renew the lease while ``work`` runs; False (and ``work`` cancelled) if the job stopped being ours."""
+        """Renew the lease while ``work`` runs; False (and ``work`` cancelled) if the job stopped being ours. A job
+        still running after WORKING_NOTE_S has its ack edited to "working" (a quicker one needs no edit)."""
+        loop = asyncio.get_running_loop()
+        started = last_beat = loop.time()
+        noted = False
         while True:
-            done, _ = await asyncio.wait({work}, timeout=self.heartbeat_s)
+            wake_at = (
+                last_beat + self.heartbeat_s if noted else min(last_beat + self.heartbeat_s, started + WORKING_NOTE_S)
+            )
+            done, _ = await asyncio.wait({work}, timeout=max(0.0, wake_at - loop.time()))
             if done:
                 return True
+            if not noted and loop.time() >= started + WORKING_NOTE_S:
+                noted = True
+                try:
+                    await self.queue.note_working(job, worker_id)
+                except Exception:
+                    logger.warning("job %s: could not queue its working note", job.id, exc_info=True)
+                if loop.time() < last_beat + self.heartbeat_s:
+                    continue
+            last_beat = loop.time()
             try:
                 still_ours = await self.queue.heartbeat(job, worker_id, stage="generating")
             except Exception:

@@ -3,8 +3,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+import pytest
 from sqlalchemy import select
 
+from core import workers as workers_module
 from core.clock import ManualClock
 from core.delivery import Delivery
 from core.errors import (
@@ -33,7 +35,7 @@ async def statuses(db: Database) -> list[str]:
     return await db.read(lambda conn: list(conn.execute(select(outbox.c.status).order_by(outbox.c.id)).scalars()))
 
 
-async def test_a_job_reaches_its_chat_as_ack_status_edit_result_and_file_in_order(db: Database) -> None:
+async def test_a_job_reaches_its_chat_as_ack_result_and_file_in_order(db: Database) -> None:
     jobs, delivery, sender = make(db)
     job = (await jobs.intake.submit(submission(user_id=4))).job
     await delivery.run_until_idle()
@@ -41,9 +43,9 @@ async def test_a_job_reaches_its_chat_as_ack_status_edit_result_and_file_in_orde
 
     await delivery.run_until_idle()
 
-    # "running" and "done" were both queued; rendered at delivery time they coalesce into one edit to "done"
-    assert sender.kinds(job.id) == ["ack", "job_status", "result", "result_file"]
-    assert [item.job_status for item in sender.delivered] == ["queued", "done", "done", "done"]
+    # done at once: the result says so, and the ack is not edited (three sends, not four)
+    assert sender.kinds(job.id) == ["ack", "result", "result_file"]
+    assert [item.job_status for item in sender.delivered] == ["queued", "done", "done"]
     assert {item.chat_id for item in sender.delivered} == {4}
     assert set(await statuses(db)) == {"sent"}
 
@@ -329,6 +331,28 @@ async def test_an_ack_whose_submitter_went_away_is_handed_to_the_loop(db: Databa
     assert [item.kind for item in sender.delivered] == ["ack", "ack"]
     assert sender.delivered[-1].job_id == later.job.id
     assert set(await statuses(db)) == {"sent"}
+
+
+async def test_a_job_that_takes_a_while_has_its_ack_say_working_then_done(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers_module, "WORKING_NOTE_S", 0.05)
+    jobs, delivery, sender = make(db)
+    job = (await jobs.intake.submit(submission(user_id=5))).job
+    await delivery.run_until_idle()
+    pool = jobs.workers(CountingPipeline(delay_s=0.4))
+    runner = asyncio.create_task(pool.run_burst())
+    for _ in range(100):  # the working note goes out while the job runs
+        await delivery.run_until_idle()
+        if sender.kinds(job.id)[-1:] == ["job_status"]:
+            break
+        await asyncio.sleep(0.02)
+    await runner
+    await delivery.run_until_idle()
+
+    # "working" while it ran; then, since the ack said so, "done" before the result
+    assert sender.kinds(job.id) == ["ack", "job_status", "job_status", "result", "result_file"]
+    assert [item.job_status for item in sender.delivered] == ["queued", "running", "done", "done", "done"]
 
 
 async def test_one_status_edit_waits_per_job_and_a_change_after_it_is_taken_queues_another(db: Database) -> None:
