@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from core.errors import JobInputGoneError, JobNotFoundError
 from core.ids import normalize_job_id
 from core.storyboard import Storyboard, parse_storyboard
-from core.types import JobRecord, VersionRecord
+from core.types import JobRecord, VersionRecord, VideoRecord
 from storage import jobs as job_queries
 from storage import ratings as rating_queries
 from storage import stats as stats_queries
@@ -50,6 +50,9 @@ class JobQueries:
     async def recent(self, bot_id: int, user_id: int, *, limit: int = 10) -> list[JobRecord]:
         """The user's newest jobs with this bot."""
         return await self.db.read(job_queries.recent_jobs, bot_id, user_id, limit=limit)
+
+    async def video_for_job(self, job_id: str) -> VideoRecord | None:
+        return await self.db.read(job_queries.video_for_job, job_id)
 
     async def version_for_job(self, job_id: str) -> VersionRecord | None:
         return await self.db.read(job_queries.version_for_job, job_id)

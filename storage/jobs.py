@@ -417,3 +417,18 @@ def insert_video(conn: Connection, **values: object) -> None:
 def video_for_version(conn: Connection, version_id: int) -> VideoRecord | None:
     row = conn.execute(_VIDEO_OF_VERSION, {"version_id": version_id}).first()
     return VideoRecord.from_row(row) if row else None
+
+
+_NEWEST_VIDEO_OF_JOB = (
+    select(video_metadata)
+    .join(versions, versions.c.id == video_metadata.c.version_id)
+    .where(versions.c.job_id == bindparam("job_id"))
+    .order_by(video_metadata.c.id.desc())
+    .limit(1)
+)
+
+
+def video_for_job(conn: Connection, job_id: str) -> VideoRecord | None:
+    """The video of the version a job made, if one was rendered."""
+    row = conn.execute(_NEWEST_VIDEO_OF_JOB, {"job_id": job_id}).first()
+    return VideoRecord.from_row(row) if row else None

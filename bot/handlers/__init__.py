@@ -20,6 +20,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         ("status", commands.on_status),
         ("jobs", commands.on_jobs),
         ("cancel", commands.on_cancel),
+        ("video", commands.on_video),
         ("stats", commands.on_stats),
     ]:
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))

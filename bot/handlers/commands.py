@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, InputFile, Update
 from telegram.constants import ParseMode
 
 from bot.context import BotContext
 from bot.render import esc, human_size, render_jobs, render_stats, render_status, shorten
+from bot.sender import UPLOAD_TIMEOUT_S
 from core.errors import JobNotFoundError, JobStateError
 
 COMMANDS = [
@@ -15,16 +16,19 @@ COMMANDS = [
     BotCommand("status", "where a job stands: /status <id>"),
     BotCommand("jobs", "your recent jobs"),
     BotCommand("cancel", "cancel a job: /cancel <id>"),
+    BotCommand("video", "a job's video again: /video <id>"),
 ]
 
 HELP = (
     "<b>Send me a short video script</b> as a message, or as a .txt, .md or .fountain file (up to {max_size}). "
     "Each non-empty line becomes a scene.\n\n"
-    "I answer at once with a job id, and send the storyboard when it's ready: a summary, the JSON file and "
-    "rating buttons. Rate it 1 or 2 and tell me what should change, and I'll make an improved version.\n\n"
+    "I answer at once with a job id, and send the storyboard when it's ready: its video with a summary and "
+    "rating buttons, and the JSON file. Rate it 1 or 2 and tell me what should change, and I'll make an "
+    "improved version.\n\n"
     "/status <i>id</i> · where a job stands (without an id: your newest)\n"
     "/jobs · your recent jobs\n"
-    "/cancel <i>id</i> · cancel a job that hasn't finished (without an id: your newest)"
+    "/cancel <i>id</i> · cancel a job that hasn't finished (without an id: your newest)\n"
+    "/video <i>id</i> · a job's video again (without an id: your newest)"
 )
 
 
@@ -96,6 +100,42 @@ async def on_cancel(update: Update, context: BotContext) -> None:
         await message.reply_text(f"Job <code>{exc.job_id}</code> is already {exc.status}.", parse_mode=ParseMode.HTML)
         return
     await message.reply_text(f"🚫 Cancelled job <code>{job.id}</code>.", parse_mode=ParseMode.HTML)
+
+
+async def on_video(update: Update, context: BotContext) -> None:
+    """The video of one of the user's jobs, sent again (uploaded from the database, where the worker left it)."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    if context.args:
+        job_id: str | None = context.args[0]
+    else:
+        recent = await context.services.queries.recent(context.bot.id, user.id, limit=1)
+        job_id = recent[0].id if recent else None
+    if job_id is None:
+        await message.reply_text("Usage: /video <job id>. You have no jobs yet: send me a script.")
+        return
+    try:
+        job, _ = await context.services.queries.get_for_user(job_id, user.id, bot_id=context.bot.id)
+    except JobNotFoundError:
+        await message.reply_text(_not_found(job_id), parse_mode=ParseMode.HTML)
+        return
+    video = await context.services.queries.video_for_job(job.id)
+    if video is None or not video.data:
+        why = "it is not done yet" if job.status.active else "none was made for it"
+        await message.reply_text(f"No video for job <code>{job.id}</code>: {why}.", parse_mode=ParseMode.HTML)
+        return
+    await message.reply_video(
+        InputFile(video.data, filename=video.path),
+        duration=round(video.duration_s),
+        width=video.width,
+        height=video.height,
+        supports_streaming=True,
+        caption=f"Job <code>{job.id}</code> · {video.duration_s:g} s",
+        parse_mode=ParseMode.HTML,
+        read_timeout=UPLOAD_TIMEOUT_S,
+        write_timeout=UPLOAD_TIMEOUT_S,
+    )
 
 
 async def on_stats(update: Update, context: BotContext) -> None:

@@ -125,3 +125,16 @@ async def test_a_stranger_flooding_is_refused_once_and_groups_hear_nothing(
     assert len(stranger.chat.bot_messages) == 1
     assert group.bot_messages == []
     assert emulator.errors((400, 499)) == []
+
+
+async def test_video_of_a_job_without_one_says_why(emulator: BotAPIEmulator, run_bot: RunBot) -> None:
+    user = emulator.user(1401, "Xena")
+    async with run_bot():  # RENDER_VIDEO=false here: the results are text
+        await user.send_text("One scene\nTwo scenes")
+        await user.chat.wait_for(is_result, timeout_s=30)
+        await user.chat.wait_for(lambda m: m.document is not None, timeout_s=10)
+        mark = user.chat.mark()
+        await user.send_text("/video")
+        answer = await user.chat.wait_for(after=mark, timeout_s=10)
+
+    assert "No video for job" in (answer.text or "") and "none was made" in (answer.text or "")

@@ -67,3 +67,24 @@ def _written(data: bytes, path: str) -> str:
     with open(path, "wb") as out:
         out.write(data)
     return path
+
+
+async def test_video_sends_a_jobs_video_again_and_says_so_when_there_is_none(
+    emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig
+) -> None:
+    user = emulator.user(1302, "Walt")
+    async with run_bot():
+        await user.send_text("One scene\nTwo scenes")
+        result = await user.chat.wait_for(is_result, timeout_s=30)
+        job_id = job_id_of(next(m for m in user.chat.bot_messages if is_ack(m)))
+        mark = user.chat.mark()
+        await user.send_text(f"/video {job_id}")
+        again = await user.chat.wait_for(lambda m: m.video is not None, after=mark, timeout_s=10)
+        mark = user.chat.mark()
+        await user.send_text("/video nosuchjob1")
+        missing = await user.chat.wait_for(after=mark, timeout_s=10)
+
+    assert again.video is not None and result.video is not None
+    assert again.video["file_size"] == result.video["file_size"]
+    assert job_id in (again.caption or "")
+    assert "nosuchjob1" in (missing.text or "") and missing.video is None
