@@ -98,6 +98,7 @@ class TelegramSender:
                 width=video.width,
                 height=video.height,
                 supports_streaming=True,
+                thumbnail=InputFile(video.thumbnail, filename="thumbnail.jpg") if video.thumbnail else None,
                 caption=render_result(job, version, parse_storyboard(version.storyboard_json), budget=CAPTION_BUDGET),
                 parse_mode=ParseMode.HTML,
                 reply_markup=build_rating_keyboard(version.id),

@@ -214,6 +214,7 @@ def _complete(
             width=video.width,
             height=video.height,
             data=video.data,
+            thumbnail=video.thumbnail,
             created_at=now,
         )
     return version

@@ -39,6 +39,7 @@ class RenderedVideo:
     duration_s: float
     width: int
     height: int
+    thumbnail: bytes | None = None
     codec: str = "h264"
 
     @property
@@ -53,13 +54,17 @@ def _limit_memory(max_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
-def _render(document: str, size: tuple[int, int], fonts: Fonts) -> tuple[bytes, float, int, int]:
-    """In a render process: the storyboard's MP4, its duration and size."""
-    from core.video import render_video
+Rendered = tuple[bytes, float, int, int, bytes]
 
+
+def _render(document: str, size: tuple[int, int], fonts: Fonts) -> Rendered:
+    """In a render process: the storyboard's MP4, its duration, size and thumbnail."""
+    from core.video import render_video, thumbnail_jpeg
+
+    storyboard = parse_storyboard(document)
     with tempfile.TemporaryDirectory(prefix="bhiv-render-") as folder:
-        info = render_video(parse_storyboard(document), Path(folder) / "video.mp4", fonts, size=size)
-        return info.path.read_bytes(), info.duration_s, info.width, info.height
+        info = render_video(storyboard, Path(folder) / "video.mp4", fonts, size=size)
+        return info.path.read_bytes(), info.duration_s, info.width, info.height, thumbnail_jpeg(storyboard, fonts)
 
 
 _POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}  # (processes, memory cap) -> this process's pool
@@ -92,7 +97,7 @@ class Renderer:
         """The video, or None (logged) when it could not be made within the limits."""
         for size in ((1280, 720), SMALLER):
             try:
-                data, duration_s, width, height = await self._in_pool(storyboard, size)
+                data, duration_s, width, height, thumbnail = await self._in_pool(storyboard, size)
             except TimeoutError:
                 logger.warning(
                     "job %s: the video took longer than RENDER_TIMEOUT_S (%.0f s); the result goes without it",
@@ -105,7 +110,7 @@ class Renderer:
                 self._discard_pool()
                 return None
             if len(data) <= self.settings.max_video_bytes:
-                return RenderedVideo(data, duration_s, width, height)
+                return RenderedVideo(data, duration_s, width, height, thumbnail)
             logger.info("job %s: the video is %.1f MB at %dx%d; trying smaller", job_id, len(data) / 1e6, *size)
         logger.warning(
             "job %s: the video is over MAX_VIDEO_BYTES (%.0f MB) even at 640x360; the result goes without it",
@@ -114,7 +119,7 @@ class Renderer:
         )
         return None
 
-    async def _in_pool(self, storyboard: Storyboard, size: tuple[int, int]) -> tuple[bytes, float, int, int]:
+    async def _in_pool(self, storyboard: Storyboard, size: tuple[int, int]) -> Rendered:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor(), _render, storyboard.to_json(), size, self.fonts)
         try:

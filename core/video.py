@@ -119,6 +119,18 @@ def draw_card(storyboard: Storyboard, index: int, fonts: Fonts, size: tuple[int,
     return image
 
 
+THUMBNAIL = (320, 180)  # Telegram's limit: 320 px on the longer side, a JPEG under 200 KB
+
+
+def thumbnail_jpeg(storyboard: Storyboard, fonts: Fonts) -> bytes:
+    """The first card, small, as the chat shows it before the video plays."""
+    import io
+
+    buffer = io.BytesIO()
+    draw_card(storyboard, 0, fonts).resize(THUMBNAIL, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
 def render_video(
     storyboard: Storyboard, path: Path, fonts: Fonts, *, size: tuple[int, int] = (WIDTH, HEIGHT)
 ) -> VideoInfo:

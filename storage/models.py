@@ -165,6 +165,7 @@ class VideoMetadata(SQLModel, table=True):
     height: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     # The MP4 itself: a worker on another machine renders it, the bot uploads it; in the database, both reach it.
     data: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    thumbnail: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))  # JPEG, 320x180
 
 
 class OutboxMessage(SQLModel, table=True):

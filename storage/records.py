@@ -94,6 +94,7 @@ class VideoRecord(_FromRow):
     width: int
     height: int
     data: bytes | None = field(repr=False)
+    thumbnail: bytes | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ async def test_the_result_is_a_video_with_the_summary_and_rating_buttons_then_th
         await db.close()
 
     assert result.video is not None and result.media_kind == "video"
+    assert "thumbnail" in result.video  # the first card, small: what the chat shows before it plays
     assert job_id_of(ack) in (result.caption or "")  # the summary, as its caption
     assert "How did I do?" in (result.caption or "") and len(result.callback_data) == 5
     assert (call["duration"], call["width"], call["height"], call["supports_streaming"]) == (

@@ -21,10 +21,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("width", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("height", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("data", sa.LargeBinary(), nullable=True))
+        batch.add_column(sa.Column("thumbnail", sa.LargeBinary(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("video_metadata") as batch:
+        batch.drop_column("thumbnail")
         batch.drop_column("data")
         batch.drop_column("height")
         batch.drop_column("width")
