@@ -16,6 +16,7 @@ FIGURES: dict[str, Measure] = {
     "burst": telegram_figures.burst,
     "ack_throughput": telegram_figures.ack_throughput,
     "delivery": telegram_figures.delivery,
+    "steady": telegram_figures.steady,
     "statements": telegram_figures.statements,
     "pipeline": core_figures.pipeline,
     "submit": core_figures.submit,
