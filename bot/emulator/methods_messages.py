@@ -135,6 +135,18 @@ class MessageMethods:
             raise ApiError.bad_request("inline keyboard expected")
         return markup.inline
 
+    def _edit(self, message: ChatMessage, reply_markup: JSONDict | None, **changes: object) -> JSONDict:
+        """Charge the chat, then change what ``changes`` names (the rest stays) and the keyboard."""
+        self._charge(message.chat)
+        current: dict[str, object] = {
+            "text": message.text,
+            "entities": message.entities,
+            "caption": message.caption,
+            "caption_entities": message.caption_entities,
+        }
+        self.state.edit_message(message, **(current | changes), reply_markup=reply_markup)  # type: ignore[arg-type]
+        return message.to_api()
+
     async def edit_message_text(self, params: Params) -> JSONDict:
         """Without ``reply_markup`` the inline keyboard goes away, as on Telegram."""
         text, entities = self._text(params)
@@ -144,32 +156,14 @@ class MessageMethods:
             raise ApiError.bad_request(NO_TEXT_TO_EDIT)
         if (text, entities, new_markup) == (message.text, message.entities, message.reply_markup):
             raise ApiError.bad_request(MESSAGE_NOT_MODIFIED)
-        self._charge(message.chat)
-        self.state.edit_message(
-            message,
-            text=text,
-            entities=entities,
-            caption=message.caption,
-            caption_entities=message.caption_entities,
-            reply_markup=new_markup,
-        )
-        return message.to_api()
+        return self._edit(message, new_markup, text=text, entities=entities)
 
     async def edit_message_reply_markup(self, params: Params) -> JSONDict:
         new_markup = self._inline_only(reply_markup_arg(params.optional("reply_markup")))
         message = self._editable(params)
         if new_markup == message.reply_markup:
             raise ApiError.bad_request(MESSAGE_NOT_MODIFIED)
-        self._charge(message.chat)
-        self.state.edit_message(
-            message,
-            text=message.text,
-            entities=message.entities,
-            caption=message.caption,
-            caption_entities=message.caption_entities,
-            reply_markup=new_markup,
-        )
-        return message.to_api()
+        return self._edit(message, new_markup)
 
     async def edit_message_caption(self, params: Params) -> JSONDict:
         """Without ``reply_markup`` the inline keyboard goes away, as on Telegram."""
@@ -184,16 +178,7 @@ class MessageMethods:
             message.reply_markup,
         ):
             raise ApiError.bad_request(MESSAGE_NOT_MODIFIED)
-        self._charge(message.chat)
-        self.state.edit_message(
-            message,
-            text=message.text,
-            entities=message.entities,
-            caption=caption or None,
-            caption_entities=caption_entities,
-            reply_markup=new_markup,
-        )
-        return message.to_api()
+        return self._edit(message, new_markup, caption=caption or None, caption_entities=caption_entities)
 
     async def delete_message(self, params: Params) -> bool:
         """A bot deletes its own messages, and others' in a private chat; deletion is not flood-limited."""
