@@ -45,7 +45,7 @@ Type a script, one line per scene; an empty line sends it. Or:
   /press N      press button N under the newest storyboard (1-5 rate it, 6 is Skip)
   /reply TEXT   answer the bot's question ("What should change?")
   /quit         leave (Ctrl-D works too)
-/start, /help, /status, /jobs, /cancel go to the bot as on Telegram.
+/start, /help, /status, /jobs, /cancel, /video go to the bot as on Telegram.
 """
 
 

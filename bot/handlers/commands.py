@@ -1,4 +1,4 @@
-"""/start, /help, /status, /jobs, /cancel and the admin's /stats."""
+"""/start, /help, /status, /jobs, /cancel, /video and the admin's /stats."""
 
 from __future__ import annotations
 
