@@ -105,9 +105,10 @@ class Renderer:
                     self.settings.render_timeout_s,
                 )
                 return None
-            except (BrokenProcessPool, MemoryError, OSError, ValueError, RuntimeError) as exc:
+            except Exception as exc:  # whatever it was (a dead process, FFmpeg, a bug): the storyboard still goes
                 logger.warning("job %s: the video could not be made (%r); the result goes without it", job_id, exc)
-                self._discard_pool()
+                if isinstance(exc, BrokenProcessPool):
+                    self._discard_pool()
                 return None
             if len(data) <= self.settings.max_video_bytes:
                 return RenderedVideo(data, duration_s, width, height, thumbnail)

@@ -4,11 +4,12 @@ a result without a video (and a log line), never a failed job; a render in time 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import av
 import pytest
 
-from core.fonts import find_fonts
+from core.fonts import Fonts, find_fonts
 from core.renderer import Renderer
 from core.settings import RenderSettings
 from core.storyboard import SceneDraft, Storyboard, assemble
@@ -24,7 +25,7 @@ def renderer(**settings: object) -> Renderer:
     return Renderer(RenderSettings.model_construct(**(RenderSettings().model_dump() | settings)), find_fonts())
 
 
-async def test_a_video_is_made_in_a_render_process_and_decodes(tmp_path: object) -> None:
+async def test_a_video_is_made_in_a_render_process_and_decodes(tmp_path: Path) -> None:
     video = await renderer().render(board(3), job_id="j1")
 
     assert video is not None
@@ -55,3 +56,16 @@ async def test_a_video_too_large_even_at_640x360_gives_no_video(caplog: pytest.L
 
     assert video is None
     assert "trying smaller" in caplog.text and "MAX_VIDEO_BYTES" in caplog.text
+
+
+async def test_a_render_that_fails_in_its_process_gives_no_video_and_the_job_goes_on(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    broken = Fonts({"latin": tmp_path / "no-such-font.ttf", "cyrillic": None, "devanagari": None})
+    with caplog.at_level(logging.WARNING):
+        video = await Renderer(RenderSettings.model_construct(**RenderSettings().model_dump()), broken).render(
+            board(2), job_id="j5"
+        )
+
+    assert video is None
+    assert "could not be made" in caplog.text
