@@ -94,7 +94,7 @@ class TelegramSender:
             sent = await self.bot.send_video(
                 notification.chat_id,
                 InputFile(video.data, filename=video.path),
-                duration=round(video.duration_s),
+                duration=max(1, round(video.duration_s)),
                 width=video.width,
                 height=video.height,
                 supports_streaming=True,

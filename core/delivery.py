@@ -31,6 +31,7 @@ from core.errors import (
     RecipientGoneError,
 )
 from core.events import JobEvent, transition
+from core.events import notification as notification_of
 from core.metrics import NOTIFICATIONS
 from core.owners import Holder
 from core.settings import JobSettings
@@ -39,7 +40,7 @@ from core.wakeups import Wakeups
 from storage import jobs as job_queries
 from storage import outbox as outbox_queries
 from storage.db import Database
-from storage.states import FailureCode, NotificationKind
+from storage.states import FailureCode, JobStatus, NotificationKind
 
 logger = logging.getLogger(__name__)
 
@@ -424,11 +425,19 @@ def _load(conn: Connection, row: OutboxRecord) -> Notification:
 
 
 def _record_sent(conn: Connection, notification: Notification, message_id: int | None, now: datetime) -> None:
-    """Mark a send done the moment it returned, and what its job's ack shows now."""
+    """Mark a send done the moment it returned, and what its job's ack shows now. An ack just edited to "working"
+    of a job that ended meanwhile is edited once more: the end's own transaction saw it not yet saying so."""
     outbox_queries.mark_sent(conn, [(notification.id, message_id)], now=now)
-    if notification.job is not None and notification.kind in _TRACKS_ACK:
+    job = notification.job
+    if job is not None and notification.kind in _TRACKS_ACK:
         ack_id = message_id if notification.kind == NotificationKind.ACK else None
-        job_queries.set_acks(conn, [(notification.job.id, ack_id, notification.job.status)])
+        job_queries.set_acks(conn, [(job.id, ack_id, job.status)])
+        if notification.kind == NotificationKind.JOB_STATUS and job.status == JobStatus.RUNNING:
+            current = job_queries.get_job(conn, job.id)
+            if current is not None and not current.status.active:
+                outbox_queries.enqueue(
+                    conn, [notification_of(current, NotificationKind.JOB_STATUS, JobEvent.SUCCEEDED, now)]
+                )
 
 
 def _chat_gone(conn: Connection, bot_id: int, chat_id: int, now: datetime) -> tuple[int, int]:

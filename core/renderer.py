@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 import resource
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -70,11 +69,27 @@ def _render(document: str, size: tuple[int, int], fonts: Fonts) -> Rendered:
 _POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}  # (processes, memory cap) -> this process's pool
 
 
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's processes now (a render past its limit cannot be cancelled, only killed), and let it go."""
+    kill_workers = getattr(pool, "kill_workers", None)  # Python 3.14
+    if callable(kill_workers):
+        kill_workers()
+    else:  # before 3.14 the pool's processes are only in this attribute, which CPython has kept since 3.2
+        for process in list(getattr(pool, "_processes", {}).values()):
+            if process.is_alive():
+                process.kill()
+    pool.shutdown(wait=False, cancel_futures=False)
+
+
 class Renderer:
+    """Renders at most RENDER_PROCESSES videos at once (a render waits for a free process before its time limit
+    starts), so a timeout never counts time spent waiting in line."""
+
     def __init__(self, settings: RenderSettings, fonts: Fonts) -> None:
         self.settings = settings
         self.fonts = fonts
         self._key = (settings.render_processes, settings.render_max_memory_mb)
+        self._slots = asyncio.Semaphore(settings.render_processes)
 
     @classmethod
     def create(cls, settings: RenderSettings) -> Renderer:
@@ -93,6 +108,18 @@ class Renderer:
             )
         return pool
 
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        """Kill ``pool`` and forget it, unless a newer pool has taken its place already."""
+        if _POOLS.get(self._key) is pool:
+            del _POOLS[self._key]
+        _kill(pool)
+
+    def close(self) -> None:
+        """At shutdown: a render still running would hold the process's exit until it ends."""
+        pool = _POOLS.get(self._key)
+        if pool is not None:
+            self._discard(pool)
+
     async def render(self, storyboard: Storyboard, *, job_id: str = "-") -> RenderedVideo | None:
         """The video, or None (logged) when it could not be made within the limits."""
         for size in ((1280, 720), SMALLER):
@@ -107,8 +134,6 @@ class Renderer:
                 return None
             except Exception as exc:  # whatever it was (a dead process, FFmpeg, a bug): the storyboard still goes
                 logger.warning("job %s: the video could not be made (%r); the result goes without it", job_id, exc)
-                if isinstance(exc, BrokenProcessPool):
-                    self._discard_pool()
                 return None
             if len(data) <= self.settings.max_video_bytes:
                 return RenderedVideo(data, duration_s, width, height, thumbnail)
@@ -121,20 +146,23 @@ class Renderer:
         return None
 
     async def _in_pool(self, storyboard: Storyboard, size: tuple[int, int]) -> Rendered:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor(), _render, storyboard.to_json(), size, self.fonts)
-        try:
-            return await asyncio.wait_for(future, self.settings.render_timeout_s)
-        except TimeoutError:
-            self._discard_pool(kill=True)
-            raise
-
-    def _discard_pool(self, *, kill: bool = False) -> None:
-        pool = _POOLS.pop(self._key, None)
-        if pool is None:
-            return
-        if kill:  # a render past its limit: its process goes, and any other with it (they are made anew)
-            for process in list(getattr(pool, "_processes", {}).values()):
-                if process.is_alive():
-                    os.kill(process.pid, 9)
-        pool.shutdown(wait=False, cancel_futures=True)
+        """One render in a free process of the pool. A pool broken under it (another render's timeout killed its
+        processes) is made anew and the render tried once more there."""
+        document = storyboard.to_json()
+        async with self._slots:  # a free process: the time limit starts now
+            for attempt in (1, 2):
+                pool = self._executor()
+                future = asyncio.get_running_loop().run_in_executor(pool, _render, document, size, self.fonts)
+                try:
+                    return await asyncio.wait_for(future, self.settings.render_timeout_s)
+                except TimeoutError:
+                    self._discard(pool)
+                    raise
+                except asyncio.CancelledError:  # the worker stops, or the job was cancelled: the process must go
+                    self._discard(pool)
+                    raise
+                except BrokenProcessPool:
+                    self._discard(pool)
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")

@@ -117,6 +117,8 @@ class Core:
         )
 
     async def aclose(self) -> None:
+        if self.workers is not None and self.workers.renderer is not None:
+            self.workers.renderer.close()
         for task in (self._listener, self._clock_task):
             if task is not None:
                 task.cancel()

@@ -127,7 +127,7 @@ async def on_video(update: Update, context: BotContext) -> None:
         return
     await message.reply_video(
         InputFile(video.data, filename=video.path),
-        duration=round(video.duration_s),
+        duration=max(1, round(video.duration_s)),
         width=video.width,
         height=video.height,
         supports_streaming=True,

@@ -15,6 +15,7 @@ from core.errors import (
     DeliveryTransientError,
     RecipientGoneError,
 )
+from core.storyboard import generate_local
 from core.types import FailureCode, NotificationKind
 from storage.db import Database, open_database
 from storage.tables import jobs, outbox, users
@@ -397,3 +398,23 @@ async def test_an_ack_behind_a_slow_send_is_waited_for_and_one_behind_a_flood_wa
         await delivery.stop()
 
     assert slow_order[-1] == behind_slow.job.id  # its turn came while the handler waited
+
+
+async def test_an_ack_edited_to_working_while_its_job_ends_is_edited_once_more(db: Database) -> None:
+    """The race: the "working" edit is on its way when the result commits, which sees the ack not yet saying
+    "working" and queues no edit of its own. Recording the edit notices the job ended, and queues one."""
+    jobs, delivery, sender = make(db)
+    job = (await jobs.intake.submit(submission(user_id=6))).job
+    await delivery.run_until_idle()
+    claimed = await jobs.queue.claim("w")
+    assert claimed is not None
+    await jobs.queue.note_working(claimed, "w")
+    sender.delay_s[6] = 0.3
+    in_flight = asyncio.create_task(delivery.run_until_idle())
+    await asyncio.sleep(0.1)  # the "working" edit is being sent
+    await jobs.queue.complete(claimed, "w", generate_local("One\nTwo"), pipeline_ms=1)
+    await in_flight
+    await delivery.run_until_idle()
+
+    assert sender.kinds(job.id) == ["ack", "job_status", "result", "result_file", "job_status"]
+    assert [item.job_status for item in sender.delivered][-1] == "done"

@@ -3,6 +3,7 @@ a result without a video (and a log line), never a failed job; a render in time 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -69,3 +70,12 @@ async def test_a_render_that_fails_in_its_process_gives_no_video_and_the_job_goe
 
     assert video is None
     assert "could not be made" in caplog.text
+
+
+async def test_renders_wait_for_a_free_process_before_their_time_limit_starts() -> None:
+    """Six renders at once on one render process: each gets the whole limit for itself, none times out for having
+    waited behind the others (about 0.5 s each and a 2 s limit; the last waits 2.5 s for its turn)."""
+    shared = renderer(render_processes=1, render_timeout_s=2.0)
+    videos = await asyncio.gather(*(shared.render(board(40), job_id=f"q{n}") for n in range(6)))
+
+    assert all(video is not None for video in videos)

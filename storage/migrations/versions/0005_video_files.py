@@ -1,4 +1,4 @@
-"""a rendered video's file and size in its video_metadata row, until Telegram has it
+"""a rendered video's file, size and thumbnail in its video_metadata row: the bot uploads it, /video again
 
 Revision ID: 0005
 Revises: 0004
