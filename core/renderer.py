@@ -2,8 +2,10 @@
 
 ``Renderer.render`` hands the storyboard (as JSON) to a process of the pool, which draws and encodes it
 (``core.video``) and sends the MP4 back as bytes: a worker on another machine than the bot's keeps the file in the
-database, where the bot's sender finds it. Each render has ``RENDER_TIMEOUT_S``; a process past it is killed
-(the pool is made anew), and a process's address space is capped at ``RENDER_MAX_MEMORY_MB``. A video over
+database, where the bot's sender finds it. ``RENDER_PROCESSES`` renders run at once, the others wait their turn;
+each has ``RENDER_TIMEOUT_S`` from its start, and past it the pool's processes are killed and the pool made anew
+(another render that was running there is tried once more). A process's address space is capped at
+``RENDER_MAX_MEMORY_MB``. A video over
 ``MAX_VIDEO_BYTES`` (Telegram's 50 MB upload) is rendered again at 640x360, and if that is still too large the
 result goes without a video. Whatever goes wrong, the job does not fail: it is the storyboard, without its video,
 and a log line says why.
