@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
 from core import failpoints, owners
 from core.clock import Clock
@@ -29,6 +28,7 @@ from core.errors import (
     DeliveryRejectedError,
     DeliveryRetryLaterError,
     RecipientGoneError,
+    retrying_db_errors,
 )
 from core.events import JobEvent, transition
 from core.events import notification as notification_of
@@ -319,14 +319,11 @@ class Delivery:
     async def _record_sent(self, notification: Notification, message_id: int | None) -> None:
         """Record a send Telegram accepted, through a lost database connection too: unrecorded, it would be
         sent again once its lease ran out. Recording it twice changes nothing."""
-        for delay_s in RECORD_RETRY_DELAYS_S:
-            try:
-                await self.db.write(_record_sent, notification, message_id, self.clock.now())
-                return
-            except DBAPIError as exc:
-                logger.warning("outbox %s sent but not recorded (%r); retry in %.1f s", notification.id, exc, delay_s)
-                await asyncio.sleep(delay_s)
-        await self.db.write(_record_sent, notification, message_id, self.clock.now())
+        await retrying_db_errors(
+            lambda: self.db.write(_record_sent, notification, message_id, self.clock.now()),
+            RECORD_RETRY_DELAYS_S,
+            what=f"recording outbox {notification.id} as sent",
+        )
 
     @staticmethod
     def _nothing_to_show(notification: Notification) -> bool:

@@ -21,7 +21,13 @@ The errors a user hears of carry codes and numbers, never words: ``bot/`` says t
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
 
 from storage.errors import is_transient as _storage_is_transient
 
@@ -136,3 +142,20 @@ class DeliveryRejectedError(DeliveryError):
 def is_transient(exc: BaseException) -> bool:
     """Whether trying again later may succeed where this failed: the database went away, or was busy."""
     return _storage_is_transient(exc)
+
+
+T = TypeVar("T")
+_logger = logging.getLogger(__name__)
+
+
+async def retrying_db_errors(step: Callable[[], Awaitable[T]], delays_s: Sequence[float], *, what: str) -> T:
+    """``step`` (one transaction, safe to repeat) tried again after each of ``delays_s`` while the database fails
+    it (a lost connection), then once more, its error raised: for a write whose cause is already done (a result
+    in hand, a message Telegram accepted), where giving up means doing the cause again."""
+    for delay_s in delays_s:
+        try:
+            return await step()
+        except DBAPIError as exc:
+            _logger.warning("database error %s (%s); retry in %.1f s", what, type(exc).__name__, delay_s)
+            await asyncio.sleep(delay_s)
+    return await step()

@@ -19,10 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError
-
 from core import failpoints, owners
-from core.errors import JobInputGoneError
+from core.errors import JobInputGoneError, retrying_db_errors
 from core.metrics import JOB_WAIT_SECONDS, JOBS_IN_HAND, PIPELINE_SECONDS
 from core.pipeline import Pipeline
 from core.queries import JobQueries
@@ -198,7 +196,9 @@ class WorkerPool:
         lost database connection: the result is in hand, and waiting out the lease would run the pipeline
         again. Each step is one transaction that checks the job is still ours, so repeating a step whose
         commit did land changes nothing."""
-        task: asyncio.Task[T] = asyncio.ensure_future(_retrying(step))
+        task: asyncio.Task[T] = asyncio.ensure_future(
+            retrying_db_errors(step, BOOKKEEPING_RETRY_DELAYS_S, what="writing a job's outcome")
+        )
         self._bookkeeping.add(task)  # type: ignore[arg-type]
         task.add_done_callback(self._bookkeeping.discard)  # type: ignore[arg-type]
         return await asyncio.shield(task)
@@ -257,13 +257,3 @@ class WorkerPool:
                 await self.queue.reap(spare=self.name)
             except Exception:
                 logger.warning("lease reaper failed; trying again later", exc_info=True)
-
-
-async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
-    for delay_s in BOOKKEEPING_RETRY_DELAYS_S:
-        try:
-            return await step()
-        except DBAPIError as exc:
-            logger.warning("database error writing a job's outcome (%s); retry in %.1f s", type(exc).__name__, delay_s)
-            await asyncio.sleep(delay_s)
-    return await step()
