@@ -396,8 +396,7 @@ _TRACKS_ACK = (NotificationKind.ACK, NotificationKind.JOB_STATUS)
 
 
 def _release_gone(conn: Connection, bot_id: int) -> int:
-    gone = {owner for owner in outbox_queries.lease_owners(conn, bot_id) if owners.gone(owner)}
-    return outbox_queries.release_owned(conn, bot_id, gone)
+    return outbox_queries.release_owned(conn, bot_id, owners.dead(outbox_queries.lease_owners(conn, bot_id)))
 
 
 def _lease_and_load(

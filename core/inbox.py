@@ -192,7 +192,7 @@ _Taken = tuple[list[InboxRecord], list[InboxRecord]]
 
 
 def _take(conn: Connection, bot_id: int, holder: Holder, now: datetime, *, own_too: bool) -> _Taken:
-    gone = {owner for owner in inbox_queries.owners(conn, bot_id) if owner != holder.name and owners.gone(owner)}
+    gone = owners.dead(inbox_queries.owners(conn, bot_id), alive=holder.name)
     return inbox_queries.take(
         conn,
         bot_id,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -73,6 +74,12 @@ def gone(owner: str) -> bool:
     except PermissionError:  # alive, another user's
         return False
     return False
+
+
+def dead(names: Iterable[str], *, alive: str | None = None) -> set[str]:
+    """Those of ``names`` (process names, or worker names under one) that ``gone`` judges dead, leaving out the
+    process named ``alive`` and its workers: this one, once it holds things of its own."""
+    return {name for name in names if name.split("/", 1)[0] != alive and gone(name)}
 
 
 @dataclass(frozen=True, slots=True)

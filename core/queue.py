@@ -221,11 +221,7 @@ def _complete(
 
 
 def _reap(conn: Connection, now: datetime, max_attempts: int, spare: str | None) -> tuple[list[str], list[str]]:
-    gone = {
-        worker
-        for worker in job_queries.running_workers(conn)
-        if worker.split("/", 1)[0] != spare and owners.gone(worker)
-    }
+    gone = owners.dead(job_queries.running_workers(conn), alive=spare)
     expired = job_queries.lease_expired(now)
     if gone:
         expired = expired.or_(job_queries.held_by(gone))

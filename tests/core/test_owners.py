@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from core.owners import gone, process_name, this_process
+from core.owners import dead, gone, process_name, this_process
 
 
 def exited_pid() -> int:
@@ -36,3 +36,11 @@ def test_a_process_of_another_place_is_never_judged() -> None:
     assert not gone(f"{host}#00000000:{dead}")  # the same hostname, another place
     assert not gone(f"{host}:{dead}")  # a name of no known shape
     assert not gone("garbage")
+
+
+def test_dead_leaves_out_the_living_process_named_and_its_workers() -> None:
+    gone_one = process_name(exited_pid())
+    names = [gone_one, f"{gone_one}/0", this_process(), f"{this_process()}/2", process_name(os.getppid())]
+
+    assert dead(names) == {gone_one, f"{gone_one}/0", this_process(), f"{this_process()}/2"}  # at start: a past life
+    assert dead(names, alive=this_process()) == {gone_one, f"{gone_one}/0"}
