@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
@@ -28,7 +28,7 @@ from core.errors import (
 )
 from core.metrics import TELEGRAM_ERRORS
 from core.storyboard import parse_storyboard
-from core.types import JobRecord, NotificationKind, VersionRecord
+from core.types import JobRecord, NotificationKind, VersionRecord, VideoRecord
 
 logger = logging.getLogger(__name__)
 
@@ -93,17 +93,10 @@ class TelegramSender:
         if video is not None and video.data:
             sent = await self.bot.send_video(
                 notification.chat_id,
-                InputFile(video.data, filename=video.path),
-                duration=max(1, round(video.duration_s)),
-                width=video.width,
-                height=video.height,
-                supports_streaming=True,
-                thumbnail=InputFile(video.thumbnail, filename="thumbnail.jpg") if video.thumbnail else None,
+                **video_upload(video),
                 caption=render_result(job, version, parse_storyboard(version.storyboard_json), budget=CAPTION_BUDGET),
                 parse_mode=ParseMode.HTML,
                 reply_markup=build_rating_keyboard(version.id),
-                read_timeout=UPLOAD_TIMEOUT_S,
-                write_timeout=UPLOAD_TIMEOUT_S,
             )
             return sent.message_id
         sent = await self.bot.send_message(
@@ -133,6 +126,21 @@ class TelegramSender:
         NotificationKind.JOB_FAILED: _job_failed,
         NotificationKind.RESULT: _result,
         NotificationKind.RESULT_FILE: _result_file,
+    }
+
+
+def video_upload(video: VideoRecord) -> dict[str, Any]:
+    """sendVideo's arguments for a stored video (the result's, and /video's): the MP4 and its thumbnail uploaded,
+    what a player needs to know before it has them, and time enough for 50 MB."""
+    return {
+        "video": InputFile(video.data or b"", filename=video.path),
+        "duration": max(1, round(video.duration_s)),
+        "width": video.width,
+        "height": video.height,
+        "supports_streaming": True,
+        "thumbnail": InputFile(video.thumbnail, filename="thumbnail.jpg") if video.thumbnail else None,
+        "read_timeout": UPLOAD_TIMEOUT_S,
+        "write_timeout": UPLOAD_TIMEOUT_S,
     }
 
 

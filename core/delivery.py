@@ -414,7 +414,7 @@ def _load(conn: Connection, row: OutboxRecord) -> Notification:
     version = job_queries.version_for_job(conn, job.id) if job is not None and row.kind in _SHOWS_VERSION else None
     position = job_queries.queue_position(conn, job) if job is not None else None
     data = json.loads(row.payload)
-    video = job_queries.video_for_version(conn, version.id) if version is not None and row.kind == _WITH_VIDEO else None
+    video = job_queries.video_for_job(conn, job.id) if job is not None and row.kind == _WITH_VIDEO else None
     return Notification(
         row.id, row.chat_id, row.kind, row.attempts, row.created_at, job, version, position, data, video=video
     )

@@ -55,17 +55,16 @@ def _limit_memory(max_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
-Rendered = tuple[bytes, float, int, int, bytes]
-
-
-def _render(document: str, size: tuple[int, int], fonts: Fonts) -> Rendered:
-    """In a render process: the storyboard's MP4, its duration, size and thumbnail."""
+def _render(document: str, size: tuple[int, int], fonts: Fonts) -> RenderedVideo:
+    """In a render process: the storyboard's MP4, with its duration, size and thumbnail."""
     from core.video import render_video, thumbnail_jpeg
 
     storyboard = parse_storyboard(document)
     with tempfile.TemporaryDirectory(prefix="bhiv-render-") as folder:
         info = render_video(storyboard, Path(folder) / "video.mp4", fonts, size=size)
-        return info.path.read_bytes(), info.duration_s, info.width, info.height, thumbnail_jpeg(storyboard, fonts)
+        return RenderedVideo(
+            info.path.read_bytes(), info.duration_s, info.width, info.height, thumbnail_jpeg(storyboard, fonts)
+        )
 
 
 _POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}  # (processes, memory cap) -> this process's pool
@@ -126,7 +125,7 @@ class Renderer:
         """The video, or None (logged) when it could not be made within the limits."""
         for size in ((1280, 720), SMALLER):
             try:
-                data, duration_s, width, height, thumbnail = await self._in_pool(storyboard, size)
+                video = await self._in_pool(storyboard, size)
             except TimeoutError:
                 logger.warning(
                     "job %s: the video took longer than RENDER_TIMEOUT_S (%.0f s); the result goes without it",
@@ -137,9 +136,9 @@ class Renderer:
             except Exception as exc:  # whatever it was (a dead process, FFmpeg, a bug): the storyboard still goes
                 logger.warning("job %s: the video could not be made (%r); the result goes without it", job_id, exc)
                 return None
-            if len(data) <= self.settings.max_video_bytes:
-                return RenderedVideo(data, duration_s, width, height, thumbnail)
-            logger.info("job %s: the video is %.1f MB at %dx%d; trying smaller", job_id, len(data) / 1e6, *size)
+            if video.size_bytes <= self.settings.max_video_bytes:
+                return video
+            logger.info("job %s: the video is %.1f MB at %dx%d; trying smaller", job_id, video.size_bytes / 1e6, *size)
         logger.warning(
             "job %s: the video is over MAX_VIDEO_BYTES (%.0f MB) even at 640x360; the result goes without it",
             job_id,
@@ -147,7 +146,7 @@ class Renderer:
         )
         return None
 
-    async def _in_pool(self, storyboard: Storyboard, size: tuple[int, int]) -> Rendered:
+    async def _in_pool(self, storyboard: Storyboard, size: tuple[int, int]) -> RenderedVideo:
         """One render in a free process of the pool. A pool broken under it (another render's timeout killed its
         processes) is made anew and the render tried once more there."""
         document = storyboard.to_json()

@@ -402,21 +402,10 @@ def insert_version(conn: Connection, **values: object) -> VersionRecord:
 
 
 _INSERT_VIDEO = video_metadata.insert()
-_VIDEO_OF_VERSION = (
-    select(video_metadata)
-    .where(video_metadata.c.version_id == bindparam("version_id"))
-    .order_by(video_metadata.c.id.desc())
-    .limit(1)
-)
 
 
 def insert_video(conn: Connection, **values: object) -> None:
     conn.execute(_INSERT_VIDEO, values)
-
-
-def video_for_version(conn: Connection, version_id: int) -> VideoRecord | None:
-    row = conn.execute(_VIDEO_OF_VERSION, {"version_id": version_id}).first()
-    return VideoRecord.from_row(row) if row else None
 
 
 _NEWEST_VIDEO_OF_JOB = (

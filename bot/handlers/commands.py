@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from telegram import BotCommand, InputFile, Update
+from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 
 from bot.context import BotContext
 from bot.render import esc, human_size, render_jobs, render_stats, render_status, shorten
-from bot.sender import UPLOAD_TIMEOUT_S
+from bot.sender import video_upload
 from core.errors import JobNotFoundError, JobStateError
 
 COMMANDS = [
@@ -126,15 +126,7 @@ async def on_video(update: Update, context: BotContext) -> None:
         await message.reply_text(f"No video for job <code>{job.id}</code>: {why}.", parse_mode=ParseMode.HTML)
         return
     await message.reply_video(
-        InputFile(video.data, filename=video.path),
-        duration=max(1, round(video.duration_s)),
-        width=video.width,
-        height=video.height,
-        supports_streaming=True,
-        caption=f"Job <code>{job.id}</code> · {video.duration_s:g} s",
-        parse_mode=ParseMode.HTML,
-        read_timeout=UPLOAD_TIMEOUT_S,
-        write_timeout=UPLOAD_TIMEOUT_S,
+        **video_upload(video), caption=f"Job <code>{job.id}</code> · {video.duration_s:g} s", parse_mode=ParseMode.HTML
     )
 
 
