@@ -184,9 +184,9 @@ async def serve_worker(telegram: TelegramSettings, settings: CoreSettings) -> No
     stop = _stop_on_signals()
     if not settings.storage.database_url:
         logger.warning(
-            "DATABASE_URL is not set: this worker uses the SQLite file %s, and runs only the jobs of a bot on "
-            "this machine that uses the same file; set DATABASE_URL to the bot's database",
-            settings.storage.data_dir.resolve() / "bhiv-bot.db",
+            "DATABASE_URL is not set: this worker uses %s, and runs only the jobs of a bot on this machine that "
+            "uses the same file; set DATABASE_URL to the bot's database",
+            settings.storage.resolved_database_url(),
         )
     async with contextlib.AsyncExitStack() as stack:
         core = await open_core(settings, roles=frozenset({Role.WORK}))

@@ -5,7 +5,7 @@ Latin and Cyrillic (one face covers both: DejaVu Sans, Noto Sans) and Devanagari
 Mukta). Where fontconfig is missing it looks in the usual folders, and for Latin it falls back to the face that
 Pillow bundles. A script with no font is said in one warning line at start (``Fonts.missing``); its text is then
 drawn in the Latin face, which shows boxes for it, so the warning is the operator's cue to install the package the
-Dockerfile installs (``fonts-dejavu-core fonts-noto-core``). Emoji are dropped from card text: no card font has
+Dockerfile installs (``fonts-dejavu-core fonts-lohit-deva``). Emoji are dropped from card text: no card font has
 them, and a box in their place says nothing.
 """
 
@@ -144,7 +144,7 @@ def warn_missing(fonts: Fonts) -> None:
     """One line at start when a script has no font (its text would show as boxes)."""
     if fonts.missing:
         logger.warning(
-            "no font for %s text on this machine: video cards in it show boxes; install fonts-noto-core "
-            "(Debian) or any font fontconfig lists for it",
+            "no font for %s text on this machine: video cards in it show boxes; install fonts-dejavu-core "
+            "fonts-lohit-deva (Debian, as the Dockerfile does) or any font fontconfig lists for it",
             " and ".join(fonts.missing),
         )
