@@ -66,12 +66,10 @@ def cpu_s() -> float:
 
 def thread_cpu_s() -> dict[int, float]:
     """CPU seconds per thread of this process, by native thread id (from /proc/self/task)."""
-    tick = os.sysconf("SC_CLK_TCK")
     usage: dict[int, float] = {}
     for task in Path("/proc/self/task").iterdir():
-        with contextlib.suppress(OSError):
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            usage[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            usage[int(task.name)] = _stat_cpu_s(task / "stat")
     return usage
 
 
@@ -346,13 +344,20 @@ async def bot_process(bench: Bench, database_url: str, **env: str) -> AsyncItera
     try:
         yield process
     finally:
+        await _stop([process])
+        log.close()
+
+
+async def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all (as Docker stops containers), then SIGKILL to any still running after 15 s."""
+    for process in processes:
         process.terminate()
+    for process in processes:
         try:
             await asyncio.to_thread(process.wait, 15)
         except subprocess.TimeoutExpired:
             process.kill()
             await asyncio.to_thread(process.wait)
-        log.close()
 
 
 @contextlib.asynccontextmanager
@@ -374,20 +379,18 @@ async def worker_processes(bench: Bench, database_url: str, n: int, **env: str) 
             await asyncio.sleep(0.05)
         yield [process.pid for process in processes]
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                await asyncio.to_thread(process.wait, 15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait)
+        await _stop(processes)
+
+
+def _stat_cpu_s(stat: Path) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file (a process's or a thread's)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) a live process has used, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
 
 
 def rss_mb(pid: int) -> float:
