@@ -38,7 +38,7 @@ from bot.settings import TelegramSettings
 from core.ids import new_job_id
 from core.intake import Intake, message_key
 from core.services import Core, CoreSettings, open_core
-from core.settings import AccessSettings, JobSettings, LMSettings, StorageSettings
+from core.settings import AccessSettings, JobSettings, LMSettings, RenderSettings, StorageSettings
 from core.types import Author, ScriptSubmission
 from storage.tables import jobs, outbox, scripts, users
 from tests.bench.emulator_side import EmulatorSide
@@ -126,7 +126,7 @@ async def open_bench(*, quick: bool) -> AsyncIterator[Bench]:
 # --- settings ---------------------------------------------------------------------------------------------------
 
 
-SETTINGS_CLASSES = (TelegramSettings, StorageSettings, LMSettings, JobSettings, AccessSettings)
+SETTINGS_CLASSES = (TelegramSettings, StorageSettings, LMSettings, JobSettings, AccessSettings, RenderSettings)
 
 
 def telegram_settings(emulator: EmulatorSide, *, paced: bool = True) -> TelegramSettings:
@@ -142,13 +142,15 @@ def telegram_settings(emulator: EmulatorSide, *, paced: bool = True) -> Telegram
     )
 
 
-def core_settings(database_url: str, *, lm_base_url: str | None = None) -> CoreSettings:
-    """The shipped defaults (``WORKER_CONCURRENCY=4`` and all), on ``database_url``."""
+def core_settings(database_url: str, *, lm_base_url: str | None = None, video: bool = True) -> CoreSettings:
+    """The shipped defaults (``WORKER_CONCURRENCY=4``, the video on, and all), on ``database_url``; ``video=False``
+    for a figure of the queue alone."""
     return CoreSettings(
         storage=StorageSettings.model_construct(database_url=database_url),
         lm=LMSettings.model_construct(lm_base_url=lm_base_url),
         jobs=JobSettings.model_construct(),
         access=AccessSettings.model_construct(),
+        render=RenderSettings.model_construct(render_video=video),
     )
 
 
@@ -194,9 +196,11 @@ async def echo_bot(bench: Bench) -> AsyncIterator[Application]:  # type: ignore[
 
 
 @contextlib.asynccontextmanager
-async def core_services(database_url: str, *, lm_base_url: str | None = None) -> AsyncIterator[Core]:
+async def core_services(
+    database_url: str, *, lm_base_url: str | None = None, video: bool = True
+) -> AsyncIterator[Core]:
     """The core alone (no Telegram), as the composition root builds it; the workers are not started."""
-    core = await open_core(core_settings(database_url, lm_base_url=lm_base_url), worker_name="bench")
+    core = await open_core(core_settings(database_url, lm_base_url=lm_base_url, video=video), worker_name="bench")
     try:
         yield core
     finally:
