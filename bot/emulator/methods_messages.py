@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+from collections.abc import Callable
 
 from bot.emulator.errors import (
     FILE_TOO_BIG,
@@ -215,72 +216,62 @@ class MessageMethods:
     async def send_video(self, params: Params) -> JSONDict:
         """The Video object carries what the bot declared (duration, width, height): Telegram takes them as given
         for an upload, and a player shows the video at that size and length."""
-        source = self._upload_source(params, "video")
         thumbnail = params.file(params.text("thumbnail").removeprefix("attach://")) or params.file("thumbnail")
+
+        def video(stored: StoredFile) -> JSONDict:
+            media: JSONDict = {
+                **stored.document_api(),
+                "duration": params.integer("duration"),
+                "width": params.integer("width"),
+                "height": params.integer("height"),
+            }
+            if thumbnail is not None and thumbnail.data:
+                thumb = self.state.store_file("photo", data=thumbnail.data, file_name=thumbnail.file_name)
+                media["thumbnail"] = {**thumb.to_api(), "width": 320, "height": 180}
+            return media
+
+        return await self._send_media(params, "video", video, default_mime="video/mp4")
+
+    async def send_document(self, params: Params) -> JSONDict:
+        return await self._send_media(params, "document", StoredFile.document_api)
+
+    async def _send_media(
+        self,
+        params: Params,
+        kind: str,
+        describe: Callable[[StoredFile], JSONDict],
+        *,
+        default_mime: str | None = None,
+    ) -> JSONDict:
+        """sendDocument and sendVideo: the file (an upload or a file_id sent before) with a caption and markup,
+        checked in the real server's order; ``describe`` makes the message's Document or Video object."""
+        source = self._upload_source(params, kind)
         caption, caption_entities = self._caption(params)
         markup = reply_markup_arg(params.optional("reply_markup"))
         chat = self.state.find_chat(params.text("chat_id"))
         reply_to = self.state.reply_target(chat, params)
         self.state.check_can_send(chat)
         self._charge(chat)
-        if isinstance(source, StoredFile):
-            stored = source
-        else:
-            mime_type = source.content_type if source.content_type not in (None, "application/octet-stream") else None
-            stored = self.state.store_file(
-                "video", data=source.data, file_name=source.file_name, mime_type=mime_type or "video/mp4"
-            )
-        media: JSONDict = {
-            **stored.document_api(),
-            "duration": params.integer("duration"),
-            "width": params.integer("width"),
-            "height": params.integer("height"),
-        }
-        if thumbnail is not None and thumbnail.data:
-            thumb = self.state.store_file("photo", data=thumbnail.data, file_name=thumbnail.file_name)
-            media["thumbnail"] = {**thumb.to_api(), "width": 320, "height": 180}
+        stored = source if isinstance(source, StoredFile) else self._store(source, kind, default_mime)
         message = self.state.add_message(
             chat,
             self.state.bot,
             from_bot=True,
             caption=caption or None,
             caption_entities=caption_entities,
-            media_kind="video",
-            media=media,
+            media_kind=kind,
+            media=describe(stored),
             reply_markup=markup.inline,
             other_markup=markup.other,
             reply_to=reply_to,
         )
         return message.to_api()
 
-    def _store(self, upload: UploadedFile) -> StoredFile:
+    def _store(self, upload: UploadedFile, kind: str, default_mime: str | None) -> StoredFile:
         mime_type = upload.content_type
         if not mime_type or mime_type == "application/octet-stream":
-            mime_type = mimetypes.guess_type(upload.file_name or "")[0] or mime_type
-        return self.state.store_file("document", data=upload.data, file_name=upload.file_name, mime_type=mime_type)
-
-    async def send_document(self, params: Params) -> JSONDict:
-        source = self._upload_source(params, "document")
-        caption, caption_entities = self._caption(params)
-        markup = reply_markup_arg(params.optional("reply_markup"))
-        chat = self.state.find_chat(params.text("chat_id"))
-        reply_to = self.state.reply_target(chat, params)
-        self.state.check_can_send(chat)
-        self._charge(chat)
-        stored = source if isinstance(source, StoredFile) else self._store(source)
-        message = self.state.add_message(
-            chat,
-            self.state.bot,
-            from_bot=True,
-            caption=caption,
-            caption_entities=caption_entities,
-            media_kind="document",
-            media=stored.document_api(),
-            reply_markup=markup.inline,
-            other_markup=markup.other,
-            reply_to=reply_to,
-        )
-        return message.to_api()
+            mime_type = default_mime or mimetypes.guess_type(upload.file_name or "")[0] or mime_type
+        return self.state.store_file(kind, data=upload.data, file_name=upload.file_name, mime_type=mime_type)
 
     async def send_chat_action(self, params: Params) -> bool:
         chat = self.state.find_chat(params.text("chat_id"))
