@@ -77,6 +77,7 @@ async def test_video_sends_a_jobs_video_again_and_says_so_when_there_is_none(
     async with run_bot():
         await user.send_text("One scene\nTwo scenes")
         result = await user.chat.wait_for(is_result, timeout_s=30)
+        await user.chat.wait_for(is_document, timeout_s=10)  # the job's last message, before the commands
         job_id = job_id_of(next(m for m in user.chat.bot_messages if is_ack(m)))
         mark = user.chat.mark()
         await user.send_text(f"/video {job_id}")
