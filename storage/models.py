@@ -118,6 +118,9 @@ class StoryboardVersion(SQLModel, table=True):
     total_duration_s: float
     pipeline_ms: int
     created_at: datetime = Field(sa_column=_ts())
+    # An improvement's account of what it changed and what of the note it could not follow (core.revision), as
+    # JSON; None for a first version.
+    revision: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Feedback(SQLModel, table=True):

@@ -80,6 +80,7 @@ class VersionRecord(_FromRow):
     total_duration_s: float
     pipeline_ms: int
     created_at: datetime
+    revision: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
