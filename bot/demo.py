@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import dataclasses
 import secrets
+import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -22,6 +24,7 @@ from bot.context import SERVICES_KEY
 from bot.emulator import BotAPIEmulator
 from bot.emulator.model import ChatMessage
 from bot.emulator.users import EmulatedUser
+from bot.input_lines import InputLines
 from bot.settings import TelegramSettings
 from core.services import CoreSettings
 
@@ -38,13 +41,15 @@ DEMO_USER_ID = 1001
 SETTLE_TIMEOUT_S = 60.0
 QUIET_S = 0.4
 
+INTERRUPTED = 130  # Ctrl-C: the shell's code for a SIGINT, so a script that runs the demo sees it was stopped
+
 INTRO = """\
 bhiv-bot demo: you are chatting with the real bot through a local Telegram emulator (no network).
 Type a script, one line per scene; an empty line sends it. Or:
   /file PATH    send a text file as a document
   /press N      press button N under the newest storyboard (1-5 rate it, 6 is Skip)
   /reply TEXT   answer the bot's question ("What should change?")
-  /quit         leave (Ctrl-D works too)
+  /quit         leave (Ctrl-D too; Ctrl-C leaves at once)
 /start, /help, /status, /jobs, /cancel, /video go to the bot as on Telegram.
 """
 
@@ -156,6 +161,7 @@ class TerminalChat:
 
 
 async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir: Path) -> int:
+    """0 when the input ends or /quit, 130 on Ctrl-C; either way the bot and the emulator are stopped in order."""
     token = demo_token()
     core = demo_settings(core)
     async with BotAPIEmulator(token=token, bot_username="bhiv_demo_bot", bot_first_name="bhiv-bot") as emu:
@@ -176,15 +182,48 @@ async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir:
 
             chat = TerminalChat(emu, user, files_dir, settle=None if sys.stdin.isatty() else settle)
             print(INTRO, flush=True)
-            printer = asyncio.create_task(chat.show_bot_messages())
-            try:
-                await _read_lines(chat)
-                await settle()
-            finally:
-                printer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await printer
+            interrupted = await _until_interrupted(_converse(chat, settle))
+    if interrupted:
+        print("\nBye: the bot and the emulator have stopped.", flush=True)
+        return INTERRUPTED
     return 0
+
+
+async def _converse(chat: TerminalChat, settle: Callable[[], Awaitable[None]]) -> None:
+    printer = asyncio.create_task(chat.show_bot_messages())
+    try:
+        await _read_lines(chat)
+        await settle()
+    finally:
+        printer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await printer
+
+
+async def _until_interrupted(work: Coroutine[Any, Any, None]) -> bool:
+    """Run ``work`` to its end (False), or until Ctrl-C cancels it (True). Nothing in it may block the loop: the
+    terminal is read by the loop itself (bot.input_lines), so the cancel takes effect at once."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    previous = signal.getsignal(signal.SIGINT)
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        if previous is not None:  # asyncio.run's own: a Ctrl-C while stopping cancels that too
+            signal.signal(signal.SIGINT, previous)
+    return interrupted
 
 
 def demo_settings(settings: CoreSettings) -> CoreSettings:
@@ -198,14 +237,12 @@ def demo_settings(settings: CoreSettings) -> CoreSettings:
 
 async def _read_lines(chat: TerminalChat) -> None:
     buffer: list[str] = []
-    while True:
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:  # end of input: send what is pending
-            if buffer:
-                await chat.handle("", buffer)
-            return
-        if not await chat.handle(line.rstrip("\n"), buffer):
-            return
+    async with InputLines(sys.stdin.fileno(), encoding=sys.stdin.encoding or "utf-8") as lines:
+        while (line := await lines.readline()) is not None:
+            if not await chat.handle(line, buffer):
+                return
+    if buffer:  # end of input: send what is pending
+        await chat.handle("", buffer)
 
 
 async def _settle(application: object, emulator: BotAPIEmulator) -> None:

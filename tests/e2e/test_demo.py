@@ -174,3 +174,81 @@ def test_a_bad_setting_is_one_line_naming_it_never_a_traceback(
     assert code == 2
     assert err.count("\n") == 1 and says in err
     assert value not in err or name == "LOG_LEVEL"  # a value may be a secret: not echoed
+
+
+def demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("LM_", "TELEGRAM_", "DATABASE_"))}
+    env.pop("ADMIN_USER_IDS", None)
+    return env | {"DATA_DIR": str(tmp_path / "data"), "OPS_PORT": "0", "RENDER_VIDEO": "false"} | extra
+
+
+# Started through this so the pseudo-terminal becomes the demo's controlling terminal, as a shell's is: then a
+# Ctrl-C typed into it is a SIGINT to the demo's whole process group, exactly as at a real terminal.
+WITH_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'bot.cli', 'demo'])"
+)
+
+
+class Terminal:
+    """A pseudo-terminal whose other end is a real ``bhiv-bot demo``: type into it and read what it shows."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        master, slave = os.openpty()
+        self.master = master
+        self.shown = ""
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-c", WITH_TERMINAL],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env=demo_env(tmp_path),
+            cwd=tmp_path,
+        )
+        os.close(slave)
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def wait_for(self, text: str, timeout_s: float = 60.0) -> bool:
+        """Read what the demo shows until ``text`` appears (True) or it exits or time runs out (False)."""
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while text not in self.shown and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: the demo has exited and closed its end
+                return text in self.shown
+            self.shown += chunk.decode(errors="replace")
+        return text in self.shown
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+
+
+def test_ctrl_c_in_a_terminal_ends_the_demo_at_once_without_a_traceback(tmp_path: Path) -> None:
+    terminal = Terminal(tmp_path)
+    try:
+        assert terminal.wait_for("/quit"), terminal.shown  # the intro is up: the demo is reading the terminal
+        terminal.type("A door opens.\nRain outside.\n\n")
+        assert terminal.wait_for("How did I do?"), terminal.shown  # a job went through the whole bot
+
+        terminal.type("\x03")  # Ctrl-C, with nothing typed after it: no Enter
+
+        terminal.wait_for("Bye", timeout_s=30)
+        code = terminal.process.wait(timeout=30)
+        terminal.wait_for("never shown", timeout_s=1)  # whatever it printed on the way out
+    finally:
+        terminal.close()
+    assert code == 130, terminal.shown
+    assert "Bye" in terminal.shown
+    assert "Traceback" not in terminal.shown and "Error" not in terminal.shown.split("Bye")[-1]
