@@ -70,11 +70,15 @@ class TerminalChat:
         self._seen_seq = 0
 
     async def show_bot_messages(self) -> None:
-        """Print every bot message (and every edit) as it happens."""
+        """Print every bot message (and every edit) as it happens, in the order they happened: an older message
+        edited after a newer one was sent must not hide the newer one."""
         while True:
-            message = await self.user.chat.wait_for(after=self._seen_seq, timeout_s=3600)
-            self._seen_seq = message.seq
-            print(self.describe(message), flush=True)
+            with contextlib.suppress(TimeoutError):  # an hour with nothing new: keep waiting
+                await self.user.chat.wait_for(after=self._seen_seq, timeout_s=3600)
+            changed = sorted((m for m in self.user.chat.bot_messages if m.seq > self._seen_seq), key=lambda m: m.seq)
+            for message in changed:
+                self._seen_seq = message.seq
+                print(self.describe(message), flush=True)
 
     def describe(self, message: ChatMessage) -> str:
         prefix = "bot (edited)" if message.history else "bot"

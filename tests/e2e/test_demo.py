@@ -52,7 +52,7 @@ def test_demo_chat_makes_rates_and_improves_a_storyboard(tmp_path: Path) -> None
     out = done.stdout
     assert "Got your script" in out and "A kettle <whistles> & the cat jumps." in out
     assert "What should change?" in out
-    assert "version 2" in out  # the improvement arrived
+    assert re.search(r"Job \w{10} · version 2 · \d+ scenes", out)  # the improvement's result itself, not only its file
     results = set(re.findall(r"Job (\w{10}) · version (\d)", out))  # edits print a result again: count once
     assert len(results) == 4  # the script, its improvement, the file, the long paste
     assert "· 120 scenes ·" in out  # the paste's parts made one script, every line a scene
