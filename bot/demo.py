@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,12 @@ DEMO_USER_ID = 1001
 SETTLE_TIMEOUT_S = 60.0
 QUIET_S = 0.4
 
+COMMAND = re.compile(r"/[A-Za-z]")  # any command, the bot's own included, however many it has
 INTERRUPTED = 130  # Ctrl-C: the shell's code for a SIGINT, so a script that runs the demo sees it was stopped
 
 INTRO = """\
 bhiv-bot demo: you are chatting with the real bot through a local Telegram emulator (no network).
-Type a script, one line per scene; an empty line sends it. Or:
+Type a script, one line per scene; an empty line sends it, and so does a command. Or:
   /file PATH    send a text file as a document
   /press N      press button N under the newest storyboard (1-5 rate it, 6 is Skip)
   /reply TEXT   answer the bot's question ("What should change?")
@@ -109,21 +111,32 @@ class TerminalChat:
         return f"{name} saved to {path}"
 
     async def handle(self, line: str, buffer: list[str]) -> bool:
-        """One line typed; False to quit."""
+        """One line typed; False to quit. A command ends the script being typed: the script goes first."""
+        if buffer and COMMAND.match(line):
+            async with self._settling():
+                await self._send_script(buffer)
+        async with self._settling():
+            return await self._handle(line, buffer)
+
+    @contextlib.asynccontextmanager
+    async def _settling(self) -> AsyncIterator[None]:
+        """For piped input: whatever a line sent is handled before the next line is read."""
         before = self.emulator.state.last_seq
-        keep_going = await self._handle(line, buffer)
+        yield
         if self.settle is not None and self.emulator.state.last_seq != before:
             await self.settle()
-        return keep_going
+
+    async def _send_script(self, buffer: list[str]) -> None:
+        # A script over 4096 characters goes as a client sends it: in parts, which the bot joins.
+        await self.user.send_long_text("\n".join(buffer))
+        buffer.clear()
 
     async def _handle(self, line: str, buffer: list[str]) -> bool:
-        if buffer or not line.startswith("/"):
+        if not COMMAND.match(line):
             if line.strip():
                 buffer.append(line)
             elif buffer:
-                # A script over 4096 characters goes as a client sends it: in parts, which the bot joins.
-                await self.user.send_long_text("\n".join(buffer))
-                buffer.clear()
+                await self._send_script(buffer)
             return True
         command, _, rest = line.partition(" ")
         if command == "/quit":

@@ -252,3 +252,22 @@ def test_ctrl_c_in_a_terminal_ends_the_demo_at_once_without_a_traceback(tmp_path
     assert code == 130, terminal.shown
     assert "Bye" in terminal.shown
     assert "Traceback" not in terminal.shown and "Error" not in terminal.shown.split("Bye")[-1]
+
+
+def test_a_command_ends_the_script_being_typed_instead_of_becoming_a_scene(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo"],
+        input="line one\nline two\n/jobs\n",
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=demo_env(tmp_path),
+        cwd=tmp_path,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert len(set(re.findall(r"Job (\w{10}) · version", out))) == 1
+    assert "· 2 scenes ·" in out and "/jobs" not in out.split("bot:", 1)[1].split("Your recent jobs")[0]
+    assert "Your recent jobs" in out  # and the command went to the bot
