@@ -28,6 +28,7 @@ from bot.emulator.users import EmulatedUser
 from bot.input_lines import InputLines
 from bot.settings import TelegramSettings
 from core.services import CoreSettings
+from core.settings import AccessSettings
 
 DEMO_TOKEN_SECRET = "DEMO-bhiv_bot"  # noqa: S105 - the emulator's own token, not a secret
 
@@ -47,13 +48,25 @@ INTERRUPTED = 130  # Ctrl-C: the shell's code for a SIGINT, so a script that run
 
 INTRO = """\
 bhiv-bot demo: you are chatting with the real bot through a local Telegram emulator (no network).
-Type a script, one line per scene; an empty line sends it, and so does a command. Or:
+You are Telegram user {user_id}. Type a script, one line per scene; an empty line sends it, and so does a command.
   /file PATH    send a text file as a document
-  /press N      press button N under the newest storyboard (1-5 rate it, 6 is Skip)
-  /reply TEXT   answer the bot's question ("What should change?")
+  /press N      press button N under the newest storyboard: 1-5 rate it; after a rating of 1 or 2
+                a 6th button, Skip, asks for the improvement without a note
+  /reply TEXT   answer the bot's "What should change?" (it asks after a rating of 1 or 2)
   /quit         leave (Ctrl-D too; Ctrl-C leaves at once)
-/start, /help, /status, /jobs, /cancel, /video go to the bot as on Telegram.
+Any other /command goes to the bot as on Telegram: /start, /help, /status, /jobs, /cancel, /video, /stats.
+{stats}
 """
+
+
+def intro(access: AccessSettings, *, made_admin: bool) -> str:
+    if made_admin:
+        stats = f"/stats is for ADMIN_USER_IDS; it is not set, so the demo made you ({DEMO_USER_ID}) an admin."
+    else:
+        admins = ", ".join(str(user_id) for user_id in sorted(access.admin_user_ids))
+        verdict = "you are one of them" if access.is_admin(DEMO_USER_ID) else "you are not, so it refuses you"
+        stats = f"/stats is for ADMIN_USER_IDS, set here to {admins}: {verdict}."
+    return INTRO.format(user_id=DEMO_USER_ID, stats=stats)
 
 
 class TerminalChat:
@@ -180,6 +193,7 @@ class TerminalChat:
 async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir: Path) -> int:
     """0 when the input ends or /quit, 130 on Ctrl-C; either way the bot and the emulator are stopped in order."""
     token = demo_token()
+    made_admin = not core.access.admin_user_ids
     core = demo_settings(core)
     async with BotAPIEmulator(token=token, bot_username="bhiv_demo_bot", bot_first_name="bhiv-bot") as emu:
         telegram = telegram.model_copy(
@@ -198,7 +212,7 @@ async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir:
                 await _settle(application, emu)
 
             chat = TerminalChat(emu, user, files_dir, settle=None if sys.stdin.isatty() else settle)
-            print(INTRO, flush=True)
+            print(intro(core.access, made_admin=made_admin), flush=True)
             interrupted = await _until_interrupted(_converse(chat, settle))
     if interrupted:
         print("\nBye: the bot and the emulator have stopped.", flush=True)
@@ -244,12 +258,16 @@ async def _until_interrupted(work: Coroutine[Any, Any, None]) -> bool:
 
 
 def demo_settings(settings: CoreSettings) -> CoreSettings:
-    """The demo keeps its own SQLite file (data/demo.db) unless DATABASE_URL says otherwise."""
-    if settings.storage.database_url:
-        return settings
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite+aiosqlite:///{(settings.storage.data_dir / 'demo.db').resolve()}"
-    return dataclasses.replace(settings, storage=settings.storage.model_copy(update={"database_url": url}))
+    """The demo keeps its own SQLite file (data/demo.db) unless DATABASE_URL says otherwise, and makes the demo
+    user an admin, so that /stats can be tried, unless ADMIN_USER_IDS names the admins."""
+    changes: dict[str, object] = {}
+    if not settings.storage.database_url:
+        settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite+aiosqlite:///{(settings.storage.data_dir / 'demo.db').resolve()}"
+        changes["storage"] = settings.storage.model_copy(update={"database_url": url})
+    if not settings.access.admin_user_ids:
+        changes["access"] = settings.access.model_copy(update={"admin_user_ids": frozenset({DEMO_USER_ID})})
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
 
 
 async def _read_lines(chat: TerminalChat) -> None:

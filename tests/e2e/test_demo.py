@@ -271,3 +271,37 @@ def test_a_command_ends_the_script_being_typed_instead_of_becoming_a_scene(tmp_p
     assert len(set(re.findall(r"Job (\w{10}) · version", out))) == 1
     assert "· 2 scenes ·" in out and "/jobs" not in out.split("bot:", 1)[1].split("Your recent jobs")[0]
     assert "Your recent jobs" in out  # and the command went to the bot
+
+
+def run_demo_piped(tmp_path: Path, stdin: str, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=demo_env(tmp_path, **env),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_intro_names_the_demo_user_who_may_see_stats_and_says_when_skip_exists(tmp_path: Path) -> None:
+    out = run_demo_piped(tmp_path, "/stats\n")
+
+    intro = out.split("bot:", 1)[0]
+    assert "user 1001" in intro
+    assert "6 is Skip" not in intro
+    assert "Skip" in intro and "after a rating of 1 or 2" in intro
+    assert "/stats" in intro and "ADMIN_USER_IDS" in intro
+    assert "/stats is for the bot's admins" not in out  # the demo user is an admin here
+
+
+def test_demo_keeps_the_operators_admins_and_says_so(tmp_path: Path) -> None:
+    out = run_demo_piped(tmp_path, "/stats\n", ADMIN_USER_IDS="42")
+
+    intro = out.split("bot:", 1)[0]
+    assert "ADMIN_USER_IDS" in intro and "42" in intro
+    assert "/stats is for the bot's admins" in out
