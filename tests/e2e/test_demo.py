@@ -305,3 +305,45 @@ def test_demo_keeps_the_operators_admins_and_says_so(tmp_path: Path) -> None:
     intro = out.split("bot:", 1)[0]
     assert "ADMIN_USER_IDS" in intro and "42" in intro
     assert "/stats is for the bot's admins" in out
+
+
+def readme_configuration_variables() -> set[str]:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    return {name for cell in first_cells for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
+
+
+def settings_fields() -> set[str]:
+    from bot.settings import TelegramSettings
+    from core.settings import AccessSettings, JobSettings, LMSettings, RenderSettings, StorageSettings
+
+    classes = [TelegramSettings, StorageSettings, LMSettings, JobSettings, AccessSettings, RenderSettings]
+    return {name.upper() for cls in classes for name in cls.model_fields}
+
+
+READ_OUTSIDE_SETTINGS = {"LOG_LEVEL", "LOG_FORMAT", "HTTPS_PROXY", "HTTP_PROXY"}  # bot.logs; the HTTP clients
+
+
+@pytest.mark.parametrize(
+    ("command", "must_name"),
+    [
+        ("run", {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "LM_BASE_URL", "ADMIN_USER_IDS", "WEBHOOK_URL", "OPS_PORT"}),
+        ("worker", {"DATABASE_URL", "LM_BASE_URL", "WORKER_CONCURRENCY", "JOB_LEASE_S", "RENDER_VIDEO"}),
+    ],
+)
+def test_help_lists_the_variables_that_matter_each_in_the_readme_table(
+    command: str, must_name: set[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+
+    assert exit_.value.code == 0
+    named = set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", out.split("environment", 1)[-1]))
+    assert must_name <= named
+    assert named <= readme_configuration_variables()  # the help never names what the README does not explain
+    assert named <= settings_fields() | READ_OUTSIDE_SETTINGS  # nor a variable nothing reads
+    assert "README" in out
