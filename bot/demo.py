@@ -64,8 +64,8 @@ def intro(access: AccessSettings, *, made_admin: bool) -> str:
         stats = f"/stats is for ADMIN_USER_IDS; it is not set, so the demo made you ({DEMO_USER_ID}) an admin."
     else:
         admins = ", ".join(str(user_id) for user_id in sorted(access.admin_user_ids))
-        verdict = "you are one of them" if access.is_admin(DEMO_USER_ID) else "you are not, so it refuses you"
-        stats = f"/stats is for ADMIN_USER_IDS, set here to {admins}: {verdict}."
+        verdict = "are among them" if access.is_admin(DEMO_USER_ID) else "are not among them, so it refuses you"
+        stats = f"/stats is for ADMIN_USER_IDS, set here to {admins}: you ({DEMO_USER_ID}) {verdict}."
     return INTRO.format(user_id=DEMO_USER_ID, stats=stats)
 
 
