@@ -14,12 +14,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from telegram.error import InvalidToken, TelegramError
 
 from bot.app import Webhook, create_application, running
+from bot.env_help import RUN_VARIABLES, WORKER_VARIABLES, build_epilog
 from bot.logs import configure_logging
 from bot.ops import OpsServer
 from bot.settings import TelegramSettings
@@ -45,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     failpoints.arm_from_env()  # crash tests only: docs/RELIABILITY.md
     parser = argparse.ArgumentParser(prog="bhiv-bot", description="Turn short video scripts into storyboards.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="start the bot: long polling, or a webhook when WEBHOOK_URL is set")
-    commands.add_parser(
-        "worker",
-        help="run storyboard jobs only (no Telegram token), against the bot's DATABASE_URL, on this machine or another",
+    run_help = "start the bot: long polling, or a webhook when WEBHOOK_URL is set"
+    commands.add_parser("run", help=run_help, description=run_help, **_env_epilog(RUN_VARIABLES))
+    worker_help = (
+        "run storyboard jobs only (no Telegram token), against the bot's DATABASE_URL, on this machine or another"
     )
+    commands.add_parser("worker", help=worker_help, description=worker_help, **_env_epilog(WORKER_VARIABLES))
     commands.add_parser("demo", help="chat with the real bot in this terminal, through the bundled Telegram emulator")
     storyboard = commands.add_parser("storyboard", help="print the storyboard JSON for a script file (- for stdin)")
     storyboard.add_argument("file", help="a text file with one line per scene, or - to read standard input")
@@ -104,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _env_epilog(variables: list[tuple[str, str]]) -> dict[str, Any]:
+    """The environment a command reads, kept as written (RawDescriptionHelpFormatter) under its --help."""
+    return {"epilog": build_epilog(variables), "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
 def _host_of(url: str) -> str:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import secrets
+import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -22,8 +25,10 @@ from bot.context import SERVICES_KEY
 from bot.emulator import BotAPIEmulator
 from bot.emulator.model import ChatMessage
 from bot.emulator.users import EmulatedUser
+from bot.input_lines import InputLines
 from bot.settings import TelegramSettings
 from core.services import CoreSettings
+from core.settings import AccessSettings
 
 DEMO_TOKEN_SECRET = "DEMO-bhiv_bot"  # noqa: S105 - the emulator's own token, not a secret
 
@@ -38,15 +43,30 @@ DEMO_USER_ID = 1001
 SETTLE_TIMEOUT_S = 60.0
 QUIET_S = 0.4
 
+COMMAND = re.compile(r"/[A-Za-z]")  # any command, the bot's own included, however many it has
+INTERRUPTED = 130  # Ctrl-C: the shell's code for a SIGINT, so a script that runs the demo sees it was stopped
+
 INTRO = """\
 bhiv-bot demo: you are chatting with the real bot through a local Telegram emulator (no network).
-Type a script, one line per scene; an empty line sends it. Or:
+You are Telegram user {user_id}. Type a script, one line per scene; an empty line sends it, and so does a command.
   /file PATH    send a text file as a document
-  /press N      press button N under the newest storyboard (1-5 rate it, 6 is Skip)
-  /reply TEXT   answer the bot's question ("What should change?")
-  /quit         leave (Ctrl-D works too)
-/start, /help, /status, /jobs, /cancel, /video go to the bot as on Telegram.
+  /press N      press button N under the newest storyboard: 1-5 rate it; after a rating of 1 or 2
+                a 6th button, Skip, asks for the improvement without a note
+  /reply TEXT   answer the bot's "What should change?" (it asks after a rating of 1 or 2)
+  /quit         leave (Ctrl-D too; Ctrl-C leaves at once)
+Any other /command goes to the bot as on Telegram: /start, /help, /status, /jobs, /cancel, /video, /stats.
+{stats}
 """
+
+
+def intro(access: AccessSettings, *, made_admin: bool) -> str:
+    if made_admin:
+        stats = f"/stats is for ADMIN_USER_IDS; it is not set, so the demo made you ({DEMO_USER_ID}) an admin."
+    else:
+        admins = ", ".join(str(user_id) for user_id in sorted(access.admin_user_ids))
+        verdict = "are among them" if access.is_admin(DEMO_USER_ID) else "are not among them, so it refuses you"
+        stats = f"/stats is for ADMIN_USER_IDS, set here to {admins}: you ({DEMO_USER_ID}) {verdict}."
+    return INTRO.format(user_id=DEMO_USER_ID, stats=stats)
 
 
 class TerminalChat:
@@ -65,11 +85,15 @@ class TerminalChat:
         self._seen_seq = 0
 
     async def show_bot_messages(self) -> None:
-        """Print every bot message (and every edit) as it happens."""
+        """Print every bot message (and every edit) as it happens, in the order they happened: an older message
+        edited after a newer one was sent must not hide the newer one."""
         while True:
-            message = await self.user.chat.wait_for(after=self._seen_seq, timeout_s=3600)
-            self._seen_seq = message.seq
-            print(self.describe(message), flush=True)
+            with contextlib.suppress(TimeoutError):  # an hour with nothing new: keep waiting
+                await self.user.chat.wait_for(after=self._seen_seq, timeout_s=3600)
+            changed = sorted((m for m in self.user.chat.bot_messages if m.seq > self._seen_seq), key=lambda m: m.seq)
+            for message in changed:
+                self._seen_seq = message.seq
+                print(self.describe(message), flush=True)
 
     def describe(self, message: ChatMessage) -> str:
         prefix = "bot (edited)" if message.history else "bot"
@@ -100,21 +124,32 @@ class TerminalChat:
         return f"{name} saved to {path}"
 
     async def handle(self, line: str, buffer: list[str]) -> bool:
-        """One line typed; False to quit."""
+        """One line typed; False to quit. A command ends the script being typed: the script goes first."""
+        if buffer and COMMAND.match(line):
+            async with self._settling():
+                await self._send_script(buffer)
+        async with self._settling():
+            return await self._handle(line, buffer)
+
+    @contextlib.asynccontextmanager
+    async def _settling(self) -> AsyncIterator[None]:
+        """For piped input: whatever a line sent is handled before the next line is read."""
         before = self.emulator.state.last_seq
-        keep_going = await self._handle(line, buffer)
+        yield
         if self.settle is not None and self.emulator.state.last_seq != before:
             await self.settle()
-        return keep_going
+
+    async def _send_script(self, buffer: list[str]) -> None:
+        # A script over 4096 characters goes as a client sends it: in parts, which the bot joins.
+        await self.user.send_long_text("\n".join(buffer))
+        buffer.clear()
 
     async def _handle(self, line: str, buffer: list[str]) -> bool:
-        if buffer or not line.startswith("/"):
+        if not COMMAND.match(line):
             if line.strip():
                 buffer.append(line)
             elif buffer:
-                # A script over 4096 characters goes as a client sends it: in parts, which the bot joins.
-                await self.user.send_long_text("\n".join(buffer))
-                buffer.clear()
+                await self._send_script(buffer)
             return True
         command, _, rest = line.partition(" ")
         if command == "/quit":
@@ -156,7 +191,9 @@ class TerminalChat:
 
 
 async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir: Path) -> int:
+    """0 when the input ends or /quit, 130 on Ctrl-C; either way the bot and the emulator are stopped in order."""
     token = demo_token()
+    made_admin = not core.access.admin_user_ids
     core = demo_settings(core)
     async with BotAPIEmulator(token=token, bot_username="bhiv_demo_bot", bot_first_name="bhiv-bot") as emu:
         telegram = telegram.model_copy(
@@ -175,37 +212,72 @@ async def run_demo(telegram: TelegramSettings, core: CoreSettings, *, files_dir:
                 await _settle(application, emu)
 
             chat = TerminalChat(emu, user, files_dir, settle=None if sys.stdin.isatty() else settle)
-            print(INTRO, flush=True)
-            printer = asyncio.create_task(chat.show_bot_messages())
-            try:
-                await _read_lines(chat)
-                await settle()
-            finally:
-                printer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await printer
+            print(intro(core.access, made_admin=made_admin), flush=True)
+            interrupted = await _until_interrupted(_converse(chat, settle))
+    if interrupted:
+        print("\nBye: the bot and the emulator have stopped.", flush=True)
+        return INTERRUPTED
     return 0
 
 
+async def _converse(chat: TerminalChat, settle: Callable[[], Awaitable[None]]) -> None:
+    printer = asyncio.create_task(chat.show_bot_messages())
+    try:
+        await _read_lines(chat)
+        await settle()
+    finally:
+        printer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await printer
+
+
+async def _until_interrupted(work: Coroutine[Any, Any, None]) -> bool:
+    """Run ``work`` to its end (False), or until Ctrl-C cancels it (True). Nothing in it may block the loop: the
+    terminal is read by the loop itself (bot.input_lines), so the cancel takes effect at once."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    previous = signal.getsignal(signal.SIGINT)
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        if previous is not None:  # asyncio.run's own: a Ctrl-C while stopping cancels that too
+            signal.signal(signal.SIGINT, previous)
+    return interrupted
+
+
 def demo_settings(settings: CoreSettings) -> CoreSettings:
-    """The demo keeps its own SQLite file (data/demo.db) unless DATABASE_URL says otherwise."""
-    if settings.storage.database_url:
-        return settings
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite+aiosqlite:///{(settings.storage.data_dir / 'demo.db').resolve()}"
-    return dataclasses.replace(settings, storage=settings.storage.model_copy(update={"database_url": url}))
+    """The demo keeps its own SQLite file (data/demo.db) unless DATABASE_URL says otherwise, and makes the demo
+    user an admin, so that /stats can be tried, unless ADMIN_USER_IDS names the admins."""
+    changes: dict[str, object] = {}
+    if not settings.storage.database_url:
+        settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite+aiosqlite:///{(settings.storage.data_dir / 'demo.db').resolve()}"
+        changes["storage"] = settings.storage.model_copy(update={"database_url": url})
+    if not settings.access.admin_user_ids:
+        changes["access"] = settings.access.model_copy(update={"admin_user_ids": frozenset({DEMO_USER_ID})})
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
 
 
 async def _read_lines(chat: TerminalChat) -> None:
     buffer: list[str] = []
-    while True:
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:  # end of input: send what is pending
-            if buffer:
-                await chat.handle("", buffer)
-            return
-        if not await chat.handle(line.rstrip("\n"), buffer):
-            return
+    async with InputLines(sys.stdin.fileno(), encoding=sys.stdin.encoding or "utf-8") as lines:
+        while (line := await lines.readline()) is not None:
+            if not await chat.handle(line, buffer):
+                return
+    if buffer:  # end of input: send what is pending
+        await chat.handle("", buffer)
 
 
 async def _settle(application: object, emulator: BotAPIEmulator) -> None:

@@ -52,7 +52,7 @@ def test_demo_chat_makes_rates_and_improves_a_storyboard(tmp_path: Path) -> None
     out = done.stdout
     assert "Got your script" in out and "A kettle <whistles> & the cat jumps." in out
     assert "What should change?" in out
-    assert "version 2" in out  # the improvement arrived
+    assert re.search(r"Job \w{10} · version 2 · \d+ scenes", out)  # the improvement's result itself, not only its file
     results = set(re.findall(r"Job (\w{10}) · version (\d)", out))  # edits print a result again: count once
     assert len(results) == 4  # the script, its improvement, the file, the long paste
     assert "· 120 scenes ·" in out  # the paste's parts made one script, every line a scene
@@ -174,3 +174,176 @@ def test_a_bad_setting_is_one_line_naming_it_never_a_traceback(
     assert code == 2
     assert err.count("\n") == 1 and says in err
     assert value not in err or name == "LOG_LEVEL"  # a value may be a secret: not echoed
+
+
+def demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("LM_", "TELEGRAM_", "DATABASE_"))}
+    env.pop("ADMIN_USER_IDS", None)
+    return env | {"DATA_DIR": str(tmp_path / "data"), "OPS_PORT": "0", "RENDER_VIDEO": "false"} | extra
+
+
+# Started through this so the pseudo-terminal becomes the demo's controlling terminal, as a shell's is: then a
+# Ctrl-C typed into it is a SIGINT to the demo's whole process group, exactly as at a real terminal.
+WITH_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'bot.cli', 'demo'])"
+)
+
+
+class Terminal:
+    """A pseudo-terminal whose other end is a real ``bhiv-bot demo``: type into it and read what it shows."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        master, slave = os.openpty()
+        self.master = master
+        self.shown = ""
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-c", WITH_TERMINAL],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env=demo_env(tmp_path),
+            cwd=tmp_path,
+        )
+        os.close(slave)
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def wait_for(self, text: str, timeout_s: float = 60.0) -> bool:
+        """Read what the demo shows until ``text`` appears (True) or it exits or time runs out (False)."""
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while text not in self.shown and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: the demo has exited and closed its end
+                return text in self.shown
+            self.shown += chunk.decode(errors="replace")
+        return text in self.shown
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+
+
+def test_ctrl_c_in_a_terminal_ends_the_demo_at_once_without_a_traceback(tmp_path: Path) -> None:
+    terminal = Terminal(tmp_path)
+    try:
+        assert terminal.wait_for("/quit"), terminal.shown  # the intro is up: the demo is reading the terminal
+        terminal.type("A door opens.\nRain outside.\n\n")
+        assert terminal.wait_for("How did I do?"), terminal.shown  # a job went through the whole bot
+
+        terminal.type("\x03")  # Ctrl-C, with nothing typed after it: no Enter
+
+        terminal.wait_for("Bye", timeout_s=30)
+        code = terminal.process.wait(timeout=30)
+        terminal.wait_for("never shown", timeout_s=1)  # whatever it printed on the way out
+    finally:
+        terminal.close()
+    assert code == 130, terminal.shown
+    assert "Bye" in terminal.shown
+    assert "Traceback" not in terminal.shown and "Error" not in terminal.shown.split("Bye")[-1]
+
+
+def test_a_command_ends_the_script_being_typed_instead_of_becoming_a_scene(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo"],
+        input="line one\nline two\n/jobs\n",
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=demo_env(tmp_path),
+        cwd=tmp_path,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert len(set(re.findall(r"Job (\w{10}) · version", out))) == 1
+    assert "· 2 scenes ·" in out and "/jobs" not in out.split("bot:", 1)[1].split("Your recent jobs")[0]
+    assert "Your recent jobs" in out  # and the command went to the bot
+
+
+def run_demo_piped(tmp_path: Path, stdin: str, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=demo_env(tmp_path, **env),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_intro_names_the_demo_user_who_may_see_stats_and_says_when_skip_exists(tmp_path: Path) -> None:
+    out = run_demo_piped(tmp_path, "/stats\n")
+
+    intro = out.split("bot:", 1)[0]
+    assert "user 1001" in intro
+    assert "6 is Skip" not in intro
+    assert "Skip" in intro and "after a rating of 1 or 2" in intro
+    assert "/stats" in intro and "ADMIN_USER_IDS" in intro
+    assert "/stats is for the bot's admins" not in out  # the demo user is an admin here
+
+
+def test_demo_keeps_the_operators_admins_and_says_so(tmp_path: Path) -> None:
+    out = run_demo_piped(tmp_path, "/stats\n", ADMIN_USER_IDS="42")
+
+    intro = out.split("bot:", 1)[0]
+    assert "ADMIN_USER_IDS" in intro and "42" in intro
+    assert "/stats is for the bot's admins" in out
+
+
+def readme_configuration_variables() -> set[str]:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    return {name for cell in first_cells for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
+
+
+def settings_fields() -> set[str]:
+    from bot.settings import TelegramSettings
+    from core.settings import AccessSettings, JobSettings, LMSettings, RenderSettings, StorageSettings
+
+    classes = [TelegramSettings, StorageSettings, LMSettings, JobSettings, AccessSettings, RenderSettings]
+    return {name.upper() for cls in classes for name in cls.model_fields}
+
+
+READ_OUTSIDE_SETTINGS = {"LOG_LEVEL", "LOG_FORMAT", "HTTPS_PROXY", "HTTP_PROXY"}  # bot.logs; the HTTP clients
+
+
+@pytest.mark.parametrize(
+    ("command", "must_name"),
+    [
+        ("run", {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "LM_BASE_URL", "ADMIN_USER_IDS", "WEBHOOK_URL", "OPS_PORT"}),
+        ("worker", {"DATABASE_URL", "LM_BASE_URL", "WORKER_CONCURRENCY", "JOB_LEASE_S", "RENDER_VIDEO"}),
+    ],
+)
+def test_help_lists_the_variables_that_matter_each_in_the_readme_table(
+    command: str, must_name: set[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+
+    assert exit_.value.code == 0
+    named = set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", out.split("environment", 1)[-1]))
+    assert must_name <= named
+    assert named <= readme_configuration_variables()  # the help never names what the README does not explain
+    assert named <= settings_fields() | READ_OUTSIDE_SETTINGS  # nor a variable nothing reads
+    assert "README" in out
