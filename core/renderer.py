@@ -19,6 +19,7 @@ import asyncio
 import logging
 import multiprocessing
 import resource
+import signal
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -48,8 +49,10 @@ class RenderedVideo:
         return len(self.data)
 
 
-def _limit_memory(max_mb: int) -> None:
-    """In each render process, before any work: cap its address space."""
+def _start_render_process(max_mb: int) -> None:
+    """In each render process, before any work: cap its address space, and leave Ctrl-C to the parent (a terminal
+    sends SIGINT to the whole process group; the parent stops its renders itself, without a traceback from each)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit = max_mb * 1024 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
@@ -104,7 +107,7 @@ class Renderer:
             pool = _POOLS[self._key] = ProcessPoolExecutor(
                 max_workers=self.settings.render_processes,
                 mp_context=multiprocessing.get_context("spawn"),  # never fork a process with threads and a loop
-                initializer=_limit_memory,
+                initializer=_start_render_process,
                 initargs=(self.settings.render_max_memory_mb,),
             )
         return pool
