@@ -77,6 +77,8 @@ def _job_and_position(
 
 def _inputs(conn: Connection, job: JobRecord) -> JobInputs:
     script = job_queries.get_script(conn, job.script_id)
+    if script is None:  # the user erased their data (/delete) after the job was claimed
+        raise JobInputGoneError(job.id, job.status, f"script {job.script_id} is gone")
     if job.kind != JobKind.IMPROVE or job.parent_version_id is None:
         return JobInputs(script.text)
     parent = job_queries.get_version(conn, job.parent_version_id)

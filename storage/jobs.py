@@ -192,8 +192,9 @@ def queue_position(conn: Connection, job: JobRecord) -> int | None:
     return int(conn.execute(_JOBS_AHEAD, {"at": job.available_at, "id": job.id}).scalar_one()) + 1
 
 
-def get_script(conn: Connection, script_id: int) -> ScriptRecord:
-    return ScriptRecord.from_row(conn.execute(_GET_SCRIPT, {"id": script_id}).one())
+def get_script(conn: Connection, script_id: int) -> ScriptRecord | None:
+    row = conn.execute(_GET_SCRIPT, {"id": script_id}).first()
+    return ScriptRecord.from_row(row) if row else None
 
 
 def get_version(conn: Connection, version_id: int) -> VersionRecord | None:
