@@ -45,6 +45,11 @@ class DataCounts:
     def anything(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
 
+    @property
+    def any_work(self) -> bool:
+        """Scripts or what was made of them: more than the chat's stored updates (which every press adds to)."""
+        return any((self.scripts, self.jobs, self.versions, self.videos, self.ratings, self.prompts))
+
 
 _BOT = bindparam("bot_id")
 _USER = bindparam("user_id")
