@@ -11,6 +11,7 @@ from bot.settings import TelegramSettings
 from bot.throttle import UserThrottle
 from bot.updates import Updates
 from core.delivery import Delivery
+from core.erase import UserDataService
 from core.feedback import FeedbackService
 from core.intake import Intake
 from core.queries import JobQueries
@@ -41,6 +42,11 @@ class BotServices:
     @property
     def queue(self) -> JobQueue:
         return self.core.queue
+
+    @property
+    def user_data(self) -> UserDataService:
+        """Counting and erasing a user's data with this bot (/delete)."""
+        return UserDataService(self.core.db, bot_id=self.intake.bot_id)
 
     @property
     def access(self) -> AccessSettings:

@@ -3,7 +3,13 @@
 Callback data is compact ASCII, far under Telegram's 64-byte limit:
     r:<version_id>:<rating>   rate a storyboard version 1..5
     s:<feedback_id>           skip the comment and improve now
+    dx:<user_id>              /delete's confirmation: erase the data of the user who pressed
+    dk:<user_id>              /delete's "Keep": change nothing
 Anything else (stale layouts, forged or truncated data) parses to None.
+
+A client can send any callback data for a message it sees, so none of it is trusted with whose data to touch:
+a press acts for ``from_user`` (set by Telegram, not the client), and the user id in the data only has to match
+it, so a confirmation never outlives its addressee (a forwarded message carries no buttons anyway).
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ MAX_CALLBACK_BYTES = 64
 MAX_ID = 2**31 - 1  # version and feedback ids are SQL INTEGER: a larger one is forged, and would overflow a query
 _RATE = re.compile(r"r:([1-9][0-9]{0,9}):([1-5])")
 _SKIP = re.compile(r"s:([1-9][0-9]{0,9})")
+_ERASE = re.compile(r"d([xk]):([1-9][0-9]{0,15})")
+ERASE_PATTERN = r"^d[xk]:"  # the presses the /delete handler takes (then parsed strictly by parse_erase)
+MAX_USER_ID = 2**53 - 1  # Telegram's user ids fit 52 bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +74,33 @@ def build_rating_keyboard(
     if skip_feedback_id is not None:
         rows.append([InlineKeyboardButton("⏭ Skip: improve without a note", callback_data=skip_data(skip_feedback_id))])
     return InlineKeyboardMarkup(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class EraseCallback:
+    user_id: int
+    confirmed: bool  # False: "Keep"
+
+
+def erase_data(user_id: int, *, confirmed: bool) -> str:
+    return f"d{'x' if confirmed else 'k'}:{user_id}"
+
+
+def parse_erase(data: str | None) -> EraseCallback | None:
+    if not data or len(data.encode()) > MAX_CALLBACK_BYTES:
+        return None
+    if (match := _ERASE.fullmatch(data)) and int(match[2]) <= MAX_USER_ID:
+        return EraseCallback(int(match[2]), confirmed=match[1] == "x")
+    return None
+
+
+def build_erase_keyboard(user_id: int, *, confirm_label: str, keep_label: str) -> InlineKeyboardMarkup:
+    """/delete's question: erase everything, or keep it (labels in the user's language)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(confirm_label, callback_data=erase_data(user_id, confirmed=True)),
+                InlineKeyboardButton(keep_label, callback_data=erase_data(user_id, confirmed=False)),
+            ]
+        ]
+    )

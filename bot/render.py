@@ -9,11 +9,17 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from bot.texts import failure_text
 from core.feedback import Stats
 from core.storyboard import IMPROVED_MAX_SCENE_S, TIGHTENED_MIN_SCENE_S, Storyboard
-from core.types import POSITION_CAP, JobKind, JobRecord, JobStatus, VersionRecord
+from core.types import POSITION_CAP, JobKind, JobRecord, JobStatus, JobSummary, VersionRecord
+
+if TYPE_CHECKING:
+    from bot.i18n import Texts
+    from core.erase import DataCounts
+    from core.queries import ScriptHistory
 
 MAX_MESSAGE = 4096
 CAPTION_BUDGET = 950  # under a caption's 1024 visible characters, with the "and N more" tail and the question
@@ -161,3 +167,122 @@ def _fit(lines: list[str], budget: int) -> list[str]:
         shown.append(line)
         used += cost
     return shown
+
+
+# -- /jobs, /version and /delete -------------------------------------------------------------------------------
+
+JOB_NAME_CHARS = 60
+
+
+def render_job_list(summaries: Iterable[JobSummary], t: Texts) -> str:
+    """The user's recent jobs, each named by its script: the storyboard's title, or before there is one the
+    script's first line."""
+    lines = []
+    for summary in summaries:
+        job = summary.job
+        name = summary.title or summary.first_line or t("(untitled)")
+        if job.kind == JobKind.IMPROVE:
+            kind = (
+                t(" · improvement, v{version}", version=summary.version)
+                if summary.version is not None
+                else t(" · improvement")
+            )
+        else:
+            kind = ""
+        lines.append(
+            f"<code>{job.id}</code> · <i>{esc(shorten(name, JOB_NAME_CHARS))}</i> · {job.created_at:%m-%d %H:%M}"
+            f"{kind} · {t(STATUS_LINES[job.status])}"
+        )
+    if not lines:
+        return t("No jobs yet. Send me a script: one line per scene.")
+    return t("Your recent jobs:") + "\n" + "\n".join(_fit(lines, PREVIEW_BUDGET))
+
+
+def _method_short(method: str, t: Texts) -> str:
+    names = {
+        "lm": t("language model"),
+        "local": t("built-in generator"),
+        "local_fallback": t("built-in generator"),
+        "local_heuristic": t("built-in improver"),
+    }
+    return names.get(method, esc(method))
+
+
+def render_versions(history: ScriptHistory, t: Texts) -> str:
+    """The versions of one script, numbered, with how to get one back."""
+    job = history.job
+    if not history.versions:
+        return t(
+            "The script of job <code>{job_id}</code> has no storyboard yet: {status}.",
+            job_id=job.id,
+            status=status_line(job).lower(),
+        )
+    newest = history.versions[-1]
+    header = t("<b>{title}</b>\nVersions of this script:", title=esc(shorten(newest.title, 200)))
+    lines = [
+        f"{version.version} · {_method_short(version.generation_method, t)} · "
+        + t.plural("{n} scene", "{n} scenes", version.scene_count)
+        + f" · {version.total_duration_s:g} s · {version.created_at:%Y-%m-%d %H:%M} · <code>{version.job_id}</code>"
+        for version in history.versions
+    ]
+    hint = t("Send /version {job_id} {number} to get version {number} back.", job_id=job.id, number=newest.version)
+    shown = _fit(lines, PREVIEW_BUDGET - visible_length(header) - visible_length(hint))
+    return header + "\n" + "\n".join(shown) + "\n\n" + hint
+
+
+def _data_lines(counts: DataCounts, t: Texts) -> list[str]:
+    lines = []
+    if counts.scripts:
+        lines.append(t.plural("{n} script", "{n} scripts", counts.scripts))
+    if counts.jobs:
+        jobs = t.plural("{n} job", "{n} jobs", counts.jobs)
+        if counts.active_jobs:
+            jobs += t.plural(
+                " ({n} still in progress: it stops)", " ({n} still in progress: they stop)", counts.active_jobs
+            )
+        lines.append(jobs)
+    if counts.versions:
+        versions = t.plural("{n} storyboard version", "{n} storyboard versions", counts.versions)
+        if counts.videos:
+            versions += t.plural(" and its video", " and their {n} videos", counts.videos)
+        lines.append(versions)
+    if counts.ratings:
+        lines.append(t.plural("{n} rating, with its note", "{n} ratings, with their notes", counts.ratings))
+    if counts.messages:
+        lines.append(
+            t.plural(
+                "{n} message of yours I keep for a while (your scripts as you sent them)",
+                "{n} messages of yours I keep for a while (your scripts as you sent them)",
+                counts.messages,
+            )
+        )
+    return [f"• {line}" for line in lines]
+
+
+def _kept(t: Texts) -> str:
+    return t(
+        "I keep only your Telegram id and name, and your language choice. The messages in this chat stay: "
+        "Telegram lets you delete those yourself."
+    )
+
+
+def render_erase_question(counts: DataCounts, t: Texts) -> str:
+    return (
+        t("<b>Delete your data?</b> This removes for good:")
+        + "\n"
+        + "\n".join(_data_lines(counts, t))
+        + "\n\n"
+        + _kept(t)
+    )
+
+
+def render_erased(counts: DataCounts, t: Texts) -> str:
+    return (
+        t("🗑 Deleted:")
+        + "\n"
+        + "\n".join(_data_lines(counts, t))
+        + "\n\n"
+        + _kept(t)
+        + " "
+        + t("Send me a script any time to start again.")
+    )

@@ -113,7 +113,7 @@ class TelegramSender:
         sent = await self.bot.send_document(
             notification.chat_id,
             version.storyboard_json.encode(),
-            filename=f"storyboard-{job.id}-v{version.version}.json",
+            filename=result_file_name(job.id, version.version),
             caption=f"Storyboard JSON · job {job.id} · version {version.version}",
         )
         return sent.message_id
@@ -127,6 +127,11 @@ class TelegramSender:
         NotificationKind.RESULT: _result,
         NotificationKind.RESULT_FILE: _result_file,
     }
+
+
+def result_file_name(job_id: str, version: int) -> str:
+    """The storyboard JSON's file name, as the result sends it (and /version sends it again)."""
+    return f"storyboard-{job_id}-v{version}.json"
 
 
 def video_upload(video: VideoRecord) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from core.errors import JobInputGoneError, JobNotFoundError
 from core.ids import normalize_job_id
 from core.storyboard import Storyboard, parse_storyboard
-from core.types import JobRecord, VersionRecord, VideoRecord
+from core.types import JobRecord, JobSummary, VersionRecord, VideoRecord
 from storage import jobs as job_queries
 from storage import ratings as rating_queries
 from storage import stats as stats_queries
@@ -24,6 +24,17 @@ class JobInputs:
     parent: Storyboard | None = None
     rating: int | None = None
     comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptHistory:
+    """The storyboard versions of the script a user's job belongs to, oldest first (numbered from 1)."""
+
+    job: JobRecord  # the job the user named
+    versions: list[VersionRecord]
+
+    def numbered(self, number: int) -> VersionRecord | None:
+        return next((version for version in self.versions if version.version == number), None)
 
 
 class JobQueries:
@@ -51,6 +62,23 @@ class JobQueries:
         """The user's newest jobs with this bot."""
         return await self.db.read(job_queries.recent_jobs, bot_id, user_id, limit=limit)
 
+    async def recent_summaries(self, bot_id: int, user_id: int, *, limit: int = 10) -> list[JobSummary]:
+        """The user's newest jobs with this bot, each with the name of its script."""
+        return await self.db.read(job_queries.recent_job_summaries, bot_id, user_id, limit=limit)
+
+    async def script_history(self, job_id: str, user_id: int, *, bot_id: int) -> ScriptHistory:
+        """The versions of the script of the user's job ``job_id`` (made through ``bot_id``); anyone else's, or
+        another bot's, is JobNotFoundError, as for ``get_for_user``."""
+        canonical = normalize_job_id(job_id)
+        found = await self.db.read(_script_history, canonical, user_id, bot_id) if canonical else None
+        if found is None:
+            raise JobNotFoundError(job_id)
+        return found
+
+    async def result_of(self, version: VersionRecord) -> tuple[JobRecord, VideoRecord | None]:
+        """The job that made ``version``, and its video if one is stored: what its result showed."""
+        return await self.db.read(_result_of, version)
+
     async def video_for_job(self, job_id: str) -> VideoRecord | None:
         return await self.db.read(job_queries.video_for_job, job_id)
 
@@ -75,8 +103,25 @@ def _job_and_position(
     return job, job_queries.queue_position(conn, job)
 
 
+def _script_history(conn: Connection, job_id: str, user_id: int, bot_id: int) -> ScriptHistory | None:
+    found = _job_and_position(conn, job_id, user_id, bot_id)
+    if found is None:
+        return None
+    job = found[0]
+    return ScriptHistory(job, job_queries.script_versions(conn, job.script_id))
+
+
+def _result_of(conn: Connection, version: VersionRecord) -> tuple[JobRecord, VideoRecord | None]:
+    job = job_queries.get_job(conn, version.job_id)
+    if job is None:  # a version's job is kept as long as the version is (a foreign key)
+        raise JobNotFoundError(version.job_id)
+    return job, job_queries.video_for_job(conn, version.job_id)
+
+
 def _inputs(conn: Connection, job: JobRecord) -> JobInputs:
     script = job_queries.get_script(conn, job.script_id)
+    if script is None:  # the user erased their data (/delete) after the job was claimed
+        raise JobInputGoneError(job.id, job.status, f"script {job.script_id} is gone")
     if job.kind != JobKind.IMPROVE or job.parent_version_id is None:
         return JobInputs(script.text)
     parent = job_queries.get_version(conn, job.parent_version_id)

@@ -9,6 +9,7 @@ from storage.jobs import POSITION_CAP
 from storage.records import (
     FeedbackRecord,
     JobRecord,
+    JobSummary,
     OutboxRecord,
     PromptRecord,
     ScriptRecord,
@@ -25,6 +26,7 @@ __all__ = [
     "JobKind",
     "JobRecord",
     "JobStatus",
+    "JobSummary",
     "LeasedAck",
     "NotificationKind",
     "OutboxRecord",

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
 from storage import notify
-from storage.records import JobRecord, ScriptRecord, VersionRecord, VideoRecord
+from storage.records import JobRecord, JobSummary, ScriptRecord, VersionRecord, VideoRecord
 from storage.states import ACTIVE, JobStatus
 from storage.tables import jobs, outbox, prompts, scripts, users, versions, video_metadata
 from storage.types import UTCDateTime
@@ -184,6 +184,46 @@ def recent_jobs(conn: Connection, bot_id: int, user_id: int, *, limit: int) -> l
     return [JobRecord.from_row(row) for row in conn.execute(stmt)]
 
 
+OPENING_CHARS = 1000  # of a script's text, read to name it by its first line: a script may be a megabyte
+_made = versions.alias("made")
+_NEWEST_TITLE = (
+    select(versions.c.title)
+    .where(versions.c.script_id == jobs.c.script_id)
+    .order_by(versions.c.version.desc())
+    .limit(1)
+    .correlate(jobs)
+    .scalar_subquery()
+)
+_RECENT_SUMMARIES = (
+    select(
+        jobs,
+        _NEWEST_TITLE.label("script_title"),
+        func.substr(scripts.c.text, 1, OPENING_CHARS).label("script_opening"),
+        _made.c.version.label("made_version"),
+    )
+    .join(scripts, scripts.c.id == jobs.c.script_id)
+    .outerjoin(_made, _made.c.job_id == jobs.c.id)
+    .where(jobs.c.bot_id == bindparam("bot_id"), jobs.c.user_id == bindparam("user_id"))
+    .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_SCRIPT_VERSIONS = select(versions).where(versions.c.script_id == bindparam("script_id")).order_by(versions.c.version)
+
+
+def recent_job_summaries(conn: Connection, bot_id: int, user_id: int, *, limit: int) -> list[JobSummary]:
+    """The user's newest jobs with the names of their scripts, in one query."""
+    rows = conn.execute(_RECENT_SUMMARIES, {"bot_id": bot_id, "user_id": user_id, "limit": limit})
+    return [
+        JobSummary(JobRecord.from_row(row), row.script_title, row.script_opening or "", row.made_version)
+        for row in rows
+    ]
+
+
+def script_versions(conn: Connection, script_id: int) -> list[VersionRecord]:
+    """Every storyboard version of a script, oldest first."""
+    return [VersionRecord.from_row(row) for row in conn.execute(_SCRIPT_VERSIONS, {"script_id": script_id})]
+
+
 def queue_position(conn: Connection, job: JobRecord) -> int | None:
     """1 for the next job to be claimed (claims go by available_at, then id); None if the job is not queued.
     At most POSITION_CAP + 1: the count stops there, so it costs the same however long the queue is."""
@@ -192,8 +232,9 @@ def queue_position(conn: Connection, job: JobRecord) -> int | None:
     return int(conn.execute(_JOBS_AHEAD, {"at": job.available_at, "id": job.id}).scalar_one()) + 1
 
 
-def get_script(conn: Connection, script_id: int) -> ScriptRecord:
-    return ScriptRecord.from_row(conn.execute(_GET_SCRIPT, {"id": script_id}).one())
+def get_script(conn: Connection, script_id: int) -> ScriptRecord | None:
+    row = conn.execute(_GET_SCRIPT, {"id": script_id}).first()
+    return ScriptRecord.from_row(row) if row else None
 
 
 def get_version(conn: Connection, version_id: int) -> VersionRecord | None:

@@ -154,3 +154,18 @@ class InboxRecord(_FromRow):
     handled_at: datetime | None
     owner: str | None
     lease_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """A job as a list of jobs shows it: with the name of its script, read in the same query."""
+
+    job: JobRecord
+    title: str | None  # the newest storyboard version's title of the job's script; None before the first
+    opening: str  # the start of the script's text
+    version: int | None  # the version this job made, if it made one
+
+    @property
+    def first_line(self) -> str:
+        """The script's first non-empty line ("" when its opening is blank)."""
+        return next((line.strip() for line in self.opening.splitlines() if line.strip()), "")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
-from bot.handlers import commands, feedback, intake
+from bot.handlers import commands, feedback, history, intake
 from bot.handlers.access import gate
 from bot.handlers.errors import on_error
+from bot.keyboards import ERASE_PATTERN
 
 NEW_MESSAGES = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 
@@ -21,6 +22,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         ("jobs", commands.on_jobs),
         ("cancel", commands.on_cancel),
         ("video", commands.on_video),
+        ("version", history.on_version),
+        ("delete", history.on_delete),
         ("stats", commands.on_stats),
     ]:
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
@@ -31,5 +34,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.ChatType.PRIVATE, intake.on_edited)
     )
     application.add_handler(MessageHandler(NEW_MESSAGES, intake.on_other))
+    application.add_handler(CallbackQueryHandler(history.on_erase_press, pattern=ERASE_PATTERN))
     application.add_handler(CallbackQueryHandler(feedback.on_callback))
     application.add_error_handler(on_error)

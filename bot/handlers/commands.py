@@ -1,4 +1,4 @@
-"""/start, /help, /status, /jobs, /cancel, /video and the admin's /stats."""
+"""/start, /help, /status, /jobs, /cancel, /video and the admin's /stats (/version and /delete: ``history``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 
 from bot.context import BotContext
-from bot.render import esc, human_size, render_jobs, render_stats, render_status, shorten
+from bot.i18n import texts_of
+from bot.render import esc, human_size, render_job_list, render_stats, render_status, shorten
 from bot.sender import video_upload
 from core.errors import JobNotFoundError, JobStateError
 
@@ -17,6 +18,8 @@ COMMANDS = [
     BotCommand("jobs", "your recent jobs"),
     BotCommand("cancel", "cancel a job: /cancel <id>"),
     BotCommand("video", "a job's video again: /video <id>"),
+    BotCommand("version", "an earlier version again: /version <id> <n>"),
+    BotCommand("delete", "delete your scripts, jobs, versions and ratings"),
 ]
 
 HELP = (
@@ -28,7 +31,9 @@ HELP = (
     "/status <i>id</i> · where a job stands (without an id: your newest)\n"
     "/jobs · your recent jobs\n"
     "/cancel <i>id</i> · cancel a job that hasn't finished (without an id: your newest)\n"
-    "/video <i>id</i> · a job's video again (without an id: your newest)"
+    "/video <i>id</i> · a job's video again (without an id: your newest)\n"
+    "/version <i>id</i> <i>n</i> · version n of a job's script again, to rate or improve (without n: its versions)\n"
+    "/delete · delete your scripts, jobs, versions and ratings (I ask first)"
 )
 
 
@@ -77,9 +82,9 @@ async def on_jobs(update: Update, context: BotContext) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    await message.reply_text(
-        render_jobs(await context.services.queries.recent(context.bot.id, user.id)), parse_mode=ParseMode.HTML
-    )
+    t = await texts_of(update, context)
+    summaries = await context.services.queries.recent_summaries(context.bot.id, user.id)
+    await message.reply_text(render_job_list(summaries, t), parse_mode=ParseMode.HTML)
 
 
 async def on_cancel(update: Update, context: BotContext) -> None:

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.keyboards import (
+    ERASE_PATTERN,
     MAX_CALLBACK_BYTES,
+    EraseCallback,
     RateCallback,
     SkipCallback,
+    build_erase_keyboard,
     build_rating_keyboard,
     parse_callback,
+    parse_erase,
 )
 
 
@@ -69,3 +75,34 @@ def test_any_text_parses_to_a_valid_callback_or_nothing(data: str) -> None:
         assert parsed.feedback_id > 0
     else:
         assert parsed is None
+
+
+def test_erase_keyboard_has_confirm_and_keep_bound_to_the_user() -> None:
+    keyboard = build_erase_keyboard(2**52, confirm_label="Delete", keep_label="Keep")
+    confirm, keep = keyboard.inline_keyboard[0]
+
+    assert (confirm.text, keep.text) == ("Delete", "Keep")
+    assert parse_erase(str(confirm.callback_data)) == EraseCallback(2**52, confirmed=True)
+    assert parse_erase(str(keep.callback_data)) == EraseCallback(2**52, confirmed=False)
+    assert all(len(str(b.callback_data).encode()) <= MAX_CALLBACK_BYTES for b in (confirm, keep))
+    assert re.match(ERASE_PATTERN, str(confirm.callback_data)) and re.match(ERASE_PATTERN, str(keep.callback_data))
+    assert parse_callback(str(confirm.callback_data)) is None  # never mistaken for a rating
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "dx:",
+        "dx:0",
+        "dx:-5",
+        "dy:5",
+        "dx:5:extra",
+        "dx:5 ",
+        "dx:٥",
+        "dx:99999999999999999",
+        "dx:9007199254740992",
+        "r:1:3",
+    ],
+)
+def test_forged_erase_data_parses_to_nothing(data: str) -> None:
+    assert parse_erase(data) is None
