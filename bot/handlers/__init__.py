@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
-from bot.handlers import commands, feedback, intake
+from bot.handlers import commands, feedback, intake, language
 from bot.handlers.access import gate
 from bot.handlers.errors import on_error
 
@@ -22,6 +22,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         ("cancel", commands.on_cancel),
         ("video", commands.on_video),
         ("stats", commands.on_stats),
+        ("language", language.on_language),
     ]:
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
     application.add_handler(MessageHandler(NEW_MESSAGES & filters.COMMAND, commands.on_unknown_command))
