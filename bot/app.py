@@ -22,8 +22,9 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.context import SERVICES_KEY, BotContext, BotServices
 from bot.handlers import register
-from bot.handlers.commands import COMMANDS
+from bot.handlers.commands import command_menus
 from bot.http import AiohttpRequest
+from bot.i18n import load_catalogs
 from bot.ops import OpsServer
 from bot.sender import TelegramSender
 from bot.settings import TelegramSettings
@@ -58,6 +59,7 @@ def create_application(
             application.bot_data[LIFECYCLE_KEY] = stack.pop_all()  # started: post_stop unwinds it
 
     async def _start(application: Application, stack: contextlib.AsyncExitStack) -> None:  # type: ignore[type-arg]
+        load_catalogs()  # a broken catalog stops the start here, not at a user's message
         ops = None
         if telegram.ops_enabled:
             ops = OpsServer(lambda: _health(application), host=telegram.ops_listen, port=telegram.ops_port)
@@ -78,6 +80,7 @@ def create_application(
             delivery=delivery,
             telegram=telegram,
             throttle=UserThrottle(limit=telegram.flood_max_updates, window_s=telegram.flood_window_s),
+            languages=services.languages(),
             ops=ops,
         )
         stack.callback(application.bot_data.pop, SERVICES_KEY, None)
@@ -88,7 +91,8 @@ def create_application(
             await services.workers.start()
             stack.push_async_callback(services.workers.stop)
         services.listen(bot_id=bot_id if Role.SEND in roles else None)  # results that workers elsewhere write
-        await application.bot.set_my_commands(COMMANDS)
+        for language_code, commands in command_menus().items():  # None: everyone whose language has no menu
+            await application.bot.set_my_commands(commands, language_code=language_code)
         logger.info("bot @%s (id %s) is up: %s", application.bot.username, bot_id, ", ".join(sorted(roles)))
 
     async def post_stop(application: Application) -> None:  # type: ignore[type-arg]

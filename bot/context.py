@@ -14,6 +14,7 @@ from core.delivery import Delivery
 from core.erase import UserDataService
 from core.feedback import FeedbackService
 from core.intake import Intake
+from core.languages import Languages
 from core.queries import JobQueries
 from core.queue import JobQueue
 from core.services import Core
@@ -33,6 +34,7 @@ class BotServices:
     delivery: Delivery
     telegram: TelegramSettings
     throttle: UserThrottle
+    languages: Languages  # the users' chosen languages, cached for this process
     ops: OpsServer | None = None  # /healthz and /metrics, when enabled
 
     @property

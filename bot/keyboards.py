@@ -5,6 +5,7 @@ Callback data is compact ASCII, far under Telegram's 64-byte limit:
     s:<feedback_id>           skip the comment and improve now
     dx:<user_id>              /delete's confirmation: erase the data of the user who pressed
     dk:<user_id>              /delete's "Keep": change nothing
+    l:<locale>                /language: speak this locale ("en", "ru", "hi"); l:- follows Telegram's setting again
 Anything else (stale layouts, forged or truncated data) parses to None.
 
 A client can send any callback data for a message it sees, so none of it is trusted with whose data to touch:
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.i18n import ENGLISH, LANGUAGE_NAMES, LOCALES, Texts
+
 MAX_CALLBACK_BYTES = 64
 MAX_ID = 2**31 - 1  # version and feedback ids are SQL INTEGER: a larger one is forged, and would overflow a query
 _RATE = re.compile(r"r:([1-9][0-9]{0,9}):([1-5])")
@@ -26,6 +29,8 @@ _SKIP = re.compile(r"s:([1-9][0-9]{0,9})")
 _ERASE = re.compile(r"d([xk]):([1-9][0-9]{0,15})")
 ERASE_PATTERN = r"^d[xk]:"  # the presses the /delete handler takes (then parsed strictly by parse_erase)
 MAX_USER_ID = 2**53 - 1  # Telegram's user ids fit 52 bits
+_LANGUAGE = re.compile(r"l:(" + "|".join(map(re.escape, LOCALES)) + r"|-)")
+TELEGRAMS_LANGUAGE = "-"  # l:- forgets the choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,11 @@ class SkipCallback:
     feedback_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class LanguageCallback:
+    locale: str | None  # None: follow the user's Telegram setting
+
+
 def rate_data(version_id: int, rating: int) -> str:
     return f"r:{version_id}:{rating}"
 
@@ -47,13 +57,19 @@ def skip_data(feedback_id: int) -> str:
     return f"s:{feedback_id}"
 
 
-def parse_callback(data: str | None) -> RateCallback | SkipCallback | None:
+def language_data(locale: str | None) -> str:
+    return f"l:{locale or TELEGRAMS_LANGUAGE}"
+
+
+def parse_callback(data: str | None) -> RateCallback | SkipCallback | LanguageCallback | None:
     if not data or len(data.encode()) > MAX_CALLBACK_BYTES:
         return None
     if (match := _RATE.fullmatch(data)) and int(match[1]) <= MAX_ID:
         return RateCallback(int(match[1]), int(match[2]))
     if (match := _SKIP.fullmatch(data)) and int(match[1]) <= MAX_ID:
         return SkipCallback(int(match[1]))
+    if match := _LANGUAGE.fullmatch(data):
+        return LanguageCallback(None if match[1] == TELEGRAMS_LANGUAGE else match[1])
     return None
 
 
@@ -62,7 +78,7 @@ def rating_label(rating: int, *, chosen: bool) -> str:
 
 
 def build_rating_keyboard(
-    version_id: int, *, chosen: int | None = None, skip_feedback_id: int | None = None
+    version_id: int, *, chosen: int | None = None, skip_feedback_id: int | None = None, t: Texts = ENGLISH
 ) -> InlineKeyboardMarkup:
     """Five buttons 1..5 (the chosen one marked), and a Skip button while a comment is awaited."""
     rows = [
@@ -72,7 +88,27 @@ def build_rating_keyboard(
         ]
     ]
     if skip_feedback_id is not None:
-        rows.append([InlineKeyboardButton("⏭ Skip: improve without a note", callback_data=skip_data(skip_feedback_id))])
+        rows.append(
+            [InlineKeyboardButton(t("⏭ Skip: improve without a note"), callback_data=skip_data(skip_feedback_id))]
+        )
+    return InlineKeyboardMarkup(rows)
+
+
+def build_language_keyboard(chosen: str | None, *, t: Texts = ENGLISH) -> InlineKeyboardMarkup:
+    """One button per language, each in its own words (the chosen one marked), and "Telegram's setting"."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                ("✅ " if locale == chosen else "") + LANGUAGE_NAMES[locale], callback_data=language_data(locale)
+            )
+            for locale in LOCALES
+        ],
+        [
+            InlineKeyboardButton(
+                ("✅ " if chosen is None else "") + t("Telegram's setting"), callback_data=language_data(None)
+            )
+        ],
+    ]
     return InlineKeyboardMarkup(rows)
 
 

@@ -11,8 +11,9 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from bot.i18n import ENGLISH, N_, Texts
 from bot.texts import failure_text
-from core.feedback import Stats
+from core.feedback import MAX_COMMENT_CHARS, Stats
 from core.storyboard import IMPROVED_MAX_SCENE_S, TIGHTENED_MIN_SCENE_S, Storyboard
 from core.types import POSITION_CAP, JobKind, JobRecord, JobStatus, JobSummary, VersionRecord
 
@@ -22,24 +23,31 @@ if TYPE_CHECKING:
     from core.queries import ScriptHistory
 
 MAX_MESSAGE = 4096
-CAPTION_BUDGET = 950  # under a caption's 1024 visible characters, with the "and N more" tail and the question
-PREVIEW_BUDGET = 3800  # leaves room for the header and the closing line
+MAX_CAPTION = 1024
+CAPTION_BUDGET = 1000  # a caption's visible characters, all told: under Telegram's 1024 in every language
+PREVIEW_BUDGET = 3800  # a result of its own: under 4096, with room to spare
 SCENE_PREVIEW_CHARS = 160
 
 STATUS_LINES = {
-    JobStatus.QUEUED: "⏳ Queued",
-    JobStatus.RUNNING: "⚙️ Working on it…",
-    JobStatus.DONE: "✅ Done",
-    JobStatus.FAILED: "❌ Failed",
-    JobStatus.CANCELLED: "🚫 Cancelled",
+    JobStatus.QUEUED: N_("⏳ Queued"),
+    JobStatus.RUNNING: N_("⚙️ Working on it…"),
+    JobStatus.DONE: N_("✅ Done"),
+    JobStatus.FAILED: N_("❌ Failed"),
+    JobStatus.CANCELLED: N_("🚫 Cancelled"),
+}
+STATUS_NAMES = {
+    JobStatus.QUEUED: N_("queued"),
+    JobStatus.RUNNING: N_("running"),
+    JobStatus.DONE: N_("done"),
+    JobStatus.FAILED: N_("failed"),
+    JobStatus.CANCELLED: N_("cancelled"),
 }
 METHOD_NAMES = {
-    "lm": "the language model",
-    "local": "the built-in generator",
-    "local_fallback": "the built-in generator (the language model was unavailable)",
-    "local_heuristic": (
-        f"the built-in improver, which can change only the pacing, within {TIGHTENED_MIN_SCENE_S:g} to "
-        f"{IMPROVED_MAX_SCENE_S:g} s a scene"
+    "lm": N_("the language model"),
+    "local": N_("the built-in generator"),
+    "local_fallback": N_("the built-in generator (the language model was unavailable)"),
+    "local_heuristic": N_(
+        "the built-in improver, which can change only the pacing, within {min_s} to {max_s} s a scene"
     ),
 }
 
@@ -56,11 +64,11 @@ def visible_length(html_text: str) -> int:
     return len(plain.encode("utf-16-le")) // 2
 
 
-def human_size(n: int) -> str:
+def human_size(n: int, *, t: Texts = ENGLISH) -> str:
     """1048576 -> "1 MB", 1536 -> "2 KB"."""
     if n >= 1024 * 1024:
-        return f"{n / 1024 / 1024:.1f}".removesuffix(".0") + " MB"
-    return f"{max(1, round(n / 1024))} KB"
+        return t("{size} MB", size=format(n / 1024 / 1024, ".1f").removesuffix(".0"))
+    return t("{size} KB", size=max(1, round(n / 1024)))
 
 
 def shorten(text: str, limit: int) -> str:
@@ -68,91 +76,141 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def status_line(job: JobRecord, position: int | None = None) -> str:
-    line = STATUS_LINES.get(job.status, job.status)
+def status_line(job: JobRecord, position: int | None = None, *, t: Texts = ENGLISH) -> str:
     if job.status == JobStatus.QUEUED and position is not None:
         if position > POSITION_CAP:
-            line += f" (more than {POSITION_CAP} ahead)"
+            line = t("⏳ Queued (more than {cap} ahead)", cap=POSITION_CAP)
+        elif position > 1:
+            line = t("⏳ Queued (position {position})", position=position)
         else:
-            line += f" (position {position})" if position > 1 else " (next up)"
+            line = t("⏳ Queued (next up)")
+    else:
+        line = t(STATUS_LINES[job.status]) if job.status in STATUS_LINES else esc(job.status)
     if job.status == JobStatus.QUEUED and job.attempts > 0:
-        line += ", retrying"
+        line = t("{status}, retrying", status=line)
     if job.status == JobStatus.FAILED and job.error:
-        line += f": {esc(failure_text(job))}"
+        line += f": {esc(failure_text(job, t=t))}"
     return line
 
 
-def render_ack(job: JobRecord, position: int | None = None) -> str:
-    what = "Improving your storyboard" if job.kind == JobKind.IMPROVE else "Got your script"
-    status = status_line(job, position) + (": the storyboard is below." if job.status == JobStatus.DONE else "")
-    hint = f"\nAsk with /status {job.id} · cancel with /cancel {job.id}" if job.status.active else ""
-    return f"🎬 {what}. Job <code>{job.id}</code>\n{status}{hint}"
+def render_ack(job: JobRecord, position: int | None = None, *, t: Texts = ENGLISH) -> str:
+    if job.kind == JobKind.IMPROVE:
+        what = t("🎬 Improving your storyboard. Job <code>{job_id}</code>", job_id=job.id)
+    else:
+        what = t("🎬 Got your script. Job <code>{job_id}</code>", job_id=job.id)
+    status = status_line(job, position, t=t)
+    if job.status == JobStatus.DONE:
+        status = t("{status}: the storyboard is below.", status=status)
+    hint = (
+        "\n" + t("Ask with /status {job_id} · cancel with /cancel {job_id}", job_id=job.id) if job.status.active else ""
+    )
+    return f"{what}\n{status}{hint}"
 
 
-def render_status(job: JobRecord, position: int | None = None) -> str:
-    kind = "improvement" if job.kind == JobKind.IMPROVE else "storyboard"
+def render_status(job: JobRecord, position: int | None = None, *, t: Texts = ENGLISH) -> str:
     created = job.created_at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"Job <code>{job.id}</code> ({kind}, sent {created})\n{status_line(job, position)}"
+    if job.kind == JobKind.IMPROVE:
+        head = t("Job <code>{job_id}</code> (improvement, sent {created})", job_id=job.id, created=created)
+    else:
+        head = t("Job <code>{job_id}</code> (storyboard, sent {created})", job_id=job.id, created=created)
+    return f"{head}\n{status_line(job, position, t=t)}"
 
 
-def render_failed(job: JobRecord) -> str:
-    reason = esc(failure_text(job))
-    return f"❌ Job <code>{job.id}</code> failed. {reason}"
+def render_failed(job: JobRecord, *, t: Texts = ENGLISH) -> str:
+    return t("❌ Job <code>{job_id}</code> failed. {reason}", job_id=job.id, reason=esc(failure_text(job, t=t)))
 
 
-def render_jobs(jobs: Iterable[JobRecord]) -> str:
+def render_jobs(jobs: Iterable[JobRecord], *, t: Texts = ENGLISH) -> str:
+    improvement = " · " + t("improvement")
     lines = [
         f"<code>{job.id}</code> · {job.created_at:%m-%d %H:%M}"
-        f"{' · improvement' if job.kind == JobKind.IMPROVE else ''} · {STATUS_LINES[job.status]}"
+        f"{improvement if job.kind == JobKind.IMPROVE else ''} · {t(STATUS_LINES[job.status])}"
         for job in jobs
     ]
     if not lines:
-        return "No jobs yet. Send me a script: one line per scene."
-    return "Your recent jobs:\n" + "\n".join(_fit(lines, PREVIEW_BUDGET))
+        return t("No jobs yet. Send me a script: one line per scene.")
+    return t("Your recent jobs:") + "\n" + "\n".join(_fit(lines, PREVIEW_BUDGET))
 
 
-def render_result(job: JobRecord, version: VersionRecord, storyboard: Storyboard, *, budget: int | None = None) -> str:
-    """The result's summary: a message of its own (``budget`` the 4096 of a text), or a video's caption (1024)."""
+def render_result(
+    job: JobRecord, version: VersionRecord, storyboard: Storyboard, *, budget: int | None = None, t: Texts = ENGLISH
+) -> str:
+    """The result's summary: a message of its own (``budget`` the 4096 of a text), or a video's caption (1024).
+    ``budget`` counts the whole text: the scenes shown are as many as fit with the header and the closing lines."""
     budget = PREVIEW_BUDGET if budget is None else budget
+    scenes = t.plural("{n} scene", "{n} scenes", storyboard.scene_count)
+    method = METHOD_NAMES.get(storyboard.generation_method)
+    made_by = (
+        t(method, min_s=format(TIGHTENED_MIN_SCENE_S, "g"), max_s=format(IMPROVED_MAX_SCENE_S, "g"))
+        if method
+        else esc(storyboard.generation_method)
+    )
     header = (
         f"<b>{esc(shorten(storyboard.title, 200))}</b>\n"
-        f"Job <code>{job.id}</code> · version {version.version} · {storyboard.scene_count} "
-        f"scene{'s' if storyboard.scene_count != 1 else ''} · {storyboard.total_duration:g} s\n"
-        f"Made by {METHOD_NAMES.get(storyboard.generation_method, esc(storyboard.generation_method))}.\n"
+        + t(
+            "Job <code>{job_id}</code> · version {version} · {scenes} · {duration} s",
+            job_id=job.id,
+            version=version.version,
+            scenes=scenes,
+            duration=format(storyboard.total_duration, "g"),
+        )
+        + "\n"
+        + t("Made by {method}.", method=made_by)
+        + "\n"
     )
     scene_lines = [
-        f"{n}. <i>{scene.start_time:g}–{scene.start_time + scene.duration:g} s</i> "
-        f"{esc(shorten(''.join(frame.text for frame in scene.frames), SCENE_PREVIEW_CHARS))}"
+        f"{n}. <i>"
+        + t("{start}–{end} s", start=format(scene.start_time, "g"), end=format(scene.start_time + scene.duration, "g"))
+        + f"</i> {esc(shorten(''.join(frame.text for frame in scene.frames), SCENE_PREVIEW_CHARS))}"
         for n, scene in enumerate(storyboard.scenes, start=1)
     ]
-    shown = _fit(scene_lines, budget - visible_length(header))
-    more = len(scene_lines) - len(shown)
-    tail = f"\n… and {more} more scene{'s' if more != 1 else ''} in the JSON file." if more else ""
-    return header + "\n".join(shown) + tail + "\n\nHow did I do? Rate it:"
+    closing = "\n\n" + t("How did I do? Rate it:")
+    shown = _fit(scene_lines, budget - visible_length(header) - visible_length(closing))
+    while True:
+        more = len(scene_lines) - len(shown)
+        tail = (
+            "\n" + t.plural("… and {n} more scene in the JSON file.", "… and {n} more scenes in the JSON file.", more)
+            if more
+            else ""
+        )
+        text = header + "\n".join(shown) + tail + closing
+        if not shown or visible_length(text) <= budget:
+            return text
+        shown.pop()  # the tail took the room of the last scene
 
 
-def render_prompt() -> str:
-    return (
-        "What should change? <b>Reply</b> with a note of up to 500 characters "
+def render_prompt(*, t: Texts = ENGLISH) -> str:
+    return t(
+        "What should change? <b>Reply</b> with a note of up to {max_chars} characters "
         "(say, “faster”, “slower”, “the ending needs more time”), "
-        "or tap <i>Skip</i> under the storyboard to improve it without one."
+        "or tap <i>Skip</i> under the storyboard to improve it without one.",
+        max_chars=MAX_COMMENT_CHARS,
     )
 
 
-def render_stats(stats: Stats) -> str:
-    by_status = ", ".join(f"{status} {n}" for status, n in sorted(stats.jobs_by_status.items())) or "none"
+def render_stats(stats: Stats, *, t: Texts = ENGLISH) -> str:
+    by_status = ", ".join(
+        f"{t(STATUS_NAMES[JobStatus(status)]) if status in STATUS_NAMES else esc(status)} {n}"
+        for status, n in sorted(stats.jobs_by_status.items())
+    )
     distribution = " ".join(f"{r}★ {stats.ratings.get(r, 0)}" for r in range(1, 6))
-    average = f"{stats.average_rating:.2f}" if stats.average_rating is not None else "n/a"
-    share = f"{stats.lm_share:.0%}" if stats.lm_share is not None else "n/a"
-    fallback = stats.methods.get("local_fallback", 0)
-    median = f"{stats.median_ms:.0f} ms" if stats.median_ms is not None else "n/a"
-    p95 = f"{stats.p95_ms:.0f} ms" if stats.p95_ms is not None else "n/a"
-    return (
-        "<b>bhiv-bot stats</b>\n"
-        f"Jobs: {by_status}\n"
-        f"Ratings: average {average}; {distribution}\n"
-        f"Made by the LM: {share} (fallbacks: {fallback})\n"
-        f"Pipeline time: median {median}, p95 {p95}"
+    na = t("n/a")
+    average = f"{stats.average_rating:.2f}" if stats.average_rating is not None else na
+    share = f"{stats.lm_share:.0%}" if stats.lm_share is not None else na
+    median = t("{ms} ms", ms=format(stats.median_ms, ".0f")) if stats.median_ms is not None else na
+    p95 = t("{ms} ms", ms=format(stats.p95_ms, ".0f")) if stats.p95_ms is not None else na
+    return "\n".join(
+        [
+            t("<b>bhiv-bot stats</b>"),
+            t("Jobs: {by_status}", by_status=by_status or t("none")),
+            t("Ratings: average {average}; {distribution}", average=average, distribution=distribution),
+            t(
+                "Made by the LM: {share} (fallbacks: {fallbacks})",
+                share=share,
+                fallbacks=stats.methods.get("local_fallback", 0),
+            ),
+            t("Pipeline time: median {median}, p95 {p95}", median=median, p95=p95),
+        ]
     )
 
 

@@ -16,6 +16,7 @@ from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameter
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from bot.i18n import texts_for
 from bot.keyboards import build_rating_keyboard
 from bot.render import CAPTION_BUDGET, render_ack, render_failed, render_result
 from core.delivery import Notification
@@ -51,6 +52,7 @@ class TelegramSender:
             raise map_telegram_error(exc) from exc
 
     async def _deliver(self, notification: Notification) -> int | None:
+        """Every notification of a job is said in the job's language (``jobs.language``, fixed when it was made)."""
         job = notification.job
         if job is None:
             raise DeliveryRejectedError(f"{notification.kind} without a job")
@@ -62,7 +64,7 @@ class TelegramSender:
         )
         sent = await self.bot.send_message(
             notification.chat_id,
-            render_ack(job, notification.queue_position),
+            render_ack(job, notification.queue_position, t=texts_for(job.language)),
             parse_mode=ParseMode.HTML,
             reply_parameters=reply,
             link_preview_options=NO_PREVIEW,
@@ -73,7 +75,7 @@ class TelegramSender:
         if job.ack_message_id is None:
             return None
         edited = await self.bot.edit_message_text(
-            render_ack(job, notification.queue_position),
+            render_ack(job, notification.queue_position, t=texts_for(job.language)),
             chat_id=notification.chat_id,
             message_id=job.ack_message_id,
             parse_mode=ParseMode.HTML,
@@ -82,26 +84,29 @@ class TelegramSender:
         return edited.message_id if isinstance(edited, Message) else job.ack_message_id
 
     async def _job_failed(self, notification: Notification, job: JobRecord) -> int | None:
-        sent = await self.bot.send_message(notification.chat_id, render_failed(job), parse_mode=ParseMode.HTML)
+        text = render_failed(job, t=texts_for(job.language))
+        sent = await self.bot.send_message(notification.chat_id, text, parse_mode=ParseMode.HTML)
         return sent.message_id
 
     async def _result(self, notification: Notification, job: JobRecord) -> int | None:
         """The video carrying the summary as its caption and the rating keyboard; a text message when there is no
         video (RENDER_VIDEO=false, or it could not be made)."""
         version = _version_of(notification, job)
+        t = texts_for(job.language)
+        storyboard = parse_storyboard(version.storyboard_json)
         video = notification.video
         if video is not None and video.data:
             sent = await self.bot.send_video(
                 notification.chat_id,
                 **video_upload(video),
-                caption=render_result(job, version, parse_storyboard(version.storyboard_json), budget=CAPTION_BUDGET),
+                caption=render_result(job, version, storyboard, budget=CAPTION_BUDGET, t=t),
                 parse_mode=ParseMode.HTML,
                 reply_markup=build_rating_keyboard(version.id),
             )
             return sent.message_id
         sent = await self.bot.send_message(
             notification.chat_id,
-            render_result(job, version, parse_storyboard(version.storyboard_json)),
+            render_result(job, version, storyboard, t=t),
             parse_mode=ParseMode.HTML,
             reply_markup=build_rating_keyboard(version.id),
             link_preview_options=NO_PREVIEW,
@@ -110,11 +115,12 @@ class TelegramSender:
 
     async def _result_file(self, notification: Notification, job: JobRecord) -> int | None:
         version = _version_of(notification, job)
+        t = texts_for(job.language)
         sent = await self.bot.send_document(
             notification.chat_id,
             version.storyboard_json.encode(),
             filename=result_file_name(job.id, version.version),
-            caption=f"Storyboard JSON · job {job.id} · version {version.version}",
+            caption=t("Storyboard JSON · job {job_id} · version {version}", job_id=job.id, version=version.version),
         )
         return sent.message_id
 

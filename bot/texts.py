@@ -1,69 +1,98 @@
-"""The words a user reads for what core reports as codes: rejections, quotas, job states and failures."""
+"""The words a user reads for what core reports as codes: rejections, quotas, job states and failures.
+
+Each takes the user's ``Texts`` as ``t`` (English when none is given: the CLI, the demo and the tests that read
+English).
+"""
 
 from __future__ import annotations
 
+from bot.i18n import ENGLISH, N_, Texts
 from core.errors import Quota, QuotaExceededError, RejectReason, ScriptRejectedError
 from core.types import FailureCode, JobKind, JobRecord
 
-SEND_TEXT = "Send me a script as a text message or a .txt, .md or .fountain file: one line per scene."
-BINARY_HINT = "That looks like a binary file, not a script. Please send plain text (.txt, .md or .fountain)."
+SEND_TEXT = N_("Send me a script as a text message or a .txt, .md or .fountain file: one line per scene.")
+BINARY_HINT = N_("That looks like a binary file, not a script. Please send plain text (.txt, .md or .fountain).")
+SOMETHING_WRONG = N_("Something went wrong.")
 
 FAILURES: dict[FailureCode, str] = {
-    FailureCode.PIPELINE: (
+    FailureCode.PIPELINE: N_(
         "Something went wrong on our side while making this storyboard. Please send the script again."
     ),
-    FailureCode.INPUT_GONE: "The storyboard this was to improve is gone, so it could not be improved.",
-    FailureCode.WORKER_CRASHES: "This script stopped the worker several times, so it was set aside.",
-    FailureCode.RECIPIENT_GONE: "The chat was closed before the job started.",
+    FailureCode.INPUT_GONE: N_("The storyboard this was to improve is gone, so it could not be improved."),
+    FailureCode.WORKER_CRASHES: N_("This script stopped the worker several times, so it was set aside."),
+    FailureCode.RECIPIENT_GONE: N_("The chat was closed before the job started."),
 }
-IMPROVEMENT_FAILED = "Something went wrong on our side while improving this storyboard. Rate it again to ask once more."
+IMPROVEMENT_FAILED = N_(
+    "Something went wrong on our side while improving this storyboard. Rate it again to ask once more."
+)
 
 
-def failure_text(job: JobRecord) -> str:
+def failure_text(job: JobRecord, *, t: Texts = ENGLISH) -> str:
     if job.error is None:
-        return "Something went wrong."
+        return t(SOMETHING_WRONG)
     if job.error == FailureCode.PIPELINE and job.kind == JobKind.IMPROVE:
-        return IMPROVEMENT_FAILED
-    return FAILURES.get(job.error, "Something went wrong.")
+        return t(IMPROVEMENT_FAILED)
+    return t(FAILURES.get(job.error, SOMETHING_WRONG))
 
 
-def rejection_text(exc: ScriptRejectedError) -> str:
-    reason = exc.reason
+def rejection_text(exc: ScriptRejectedError, *, t: Texts = ENGLISH) -> str:
+    reason, size, limit = exc.reason, exc.size or 0, exc.limit
     if reason == RejectReason.EMPTY:
-        return "The script is empty. Please send some text: one line per scene."
+        return t("The script is empty. Please send some text: one line per scene.")
     if reason == RejectReason.TOO_LONG:
-        return f"The script is {exc.size:,} characters long; the limit is {exc.limit:,}. Please send a shorter one."
+        return t.plural(
+            "The script is {n} character long; the limit is {limit}. Please send a shorter one.",
+            "The script is {n} characters long; the limit is {limit}. Please send a shorter one.",
+            size,
+            n=format(size, ","),
+            limit=format(limit or 0, ","),
+        )
     if reason == RejectReason.TOO_MANY_SCENES:
-        return (
-            f"The script has {exc.size} non-empty lines; a storyboard holds at most {exc.limit} scenes. "
-            "Please split it."
+        return t.plural(
+            "The script has {n} non-empty line; a storyboard holds at most {limit} scenes. Please split it.",
+            "The script has {n} non-empty lines; a storyboard holds at most {limit} scenes. Please split it.",
+            size,
+            limit=limit,
         )
     if reason == RejectReason.UNDECODABLE:
-        return "I could not read that file as text. Please save it as UTF-8 (or UTF-16 with a BOM) and send it again."
-    if reason == RejectReason.BINARY:
-        return BINARY_HINT
-    return (
-        f"Your note is {exc.size} characters; the limit is {exc.limit}. "
-        "Please reply to my question again with a shorter one."
-    )
-
-
-def quota_text(exc: QuotaExceededError) -> str:
-    if exc.quota == Quota.ACTIVE_JOBS:
-        return (
-            f"You already have {exc.count} storyboards in the works; the limit is {exc.limit}. "
-            "Please wait for one to finish (see /jobs)."
+        return t(
+            "I could not read that file as text. Please save it as UTF-8 (or UTF-16 with a BOM) and send it again."
         )
-    return (
-        f"You have sent {exc.count} scripts in the last hour; the limit is {exc.limit}. "
-        f"Please try again in {minutes(exc.retry_after_s or 60)}."
+    if reason == RejectReason.BINARY:
+        return t(BINARY_HINT)
+    return t.plural(
+        "Your note is {n} character; the limit is {limit}. Please reply to my question again with a shorter one.",
+        "Your note is {n} characters; the limit is {limit}. Please reply to my question again with a shorter one.",
+        size,
+        limit=limit,
     )
 
 
-def refusal_text(exc: ScriptRejectedError | QuotaExceededError) -> str:
-    return rejection_text(exc) if isinstance(exc, ScriptRejectedError) else quota_text(exc)
+def quota_text(exc: QuotaExceededError, *, t: Texts = ENGLISH) -> str:
+    if exc.quota == Quota.ACTIVE_JOBS:
+        return t.plural(
+            "You already have {n} storyboard in the works; the limit is {limit}. "
+            "Please wait for one to finish (see /jobs).",
+            "You already have {n} storyboards in the works; the limit is {limit}. "
+            "Please wait for one to finish (see /jobs).",
+            exc.count,
+            limit=exc.limit,
+        )
+    wait = minutes(exc.retry_after_s or 60, t=t)  # not inside t.plural(...): pybabel would take its t for a message
+    return t.plural(
+        "You have sent {n} script in the last hour; the limit is {limit}. Please try again in {minutes}.",
+        "You have sent {n} scripts in the last hour; the limit is {limit}. Please try again in {minutes}.",
+        exc.count,
+        limit=exc.limit,
+        minutes=wait,
+    )
 
 
-def minutes(seconds: float) -> str:
+def refusal_text(exc: ScriptRejectedError | QuotaExceededError, *, t: Texts = ENGLISH) -> str:
+    return rejection_text(exc, t=t) if isinstance(exc, ScriptRejectedError) else quota_text(exc, t=t)
+
+
+def minutes(seconds: float, *, t: Texts = ENGLISH) -> str:
+    """How long to wait, as it follows "try again in" (Russian: "через 5 минут")."""
     count = max(1, round(seconds / 60))
-    return f"{count} minute" + ("" if count == 1 else "s")
+    return t.plural("{n} minute", "{n} minutes", count)

@@ -120,8 +120,10 @@ class FeedbackService:
         chat_id: int,
         reply_to: int | None,
         update_ids: tuple[int, ...] = (),
+        language: str | None = None,
     ) -> Submitted:
-        """Store the comment (None for Skip) with its sentiment, and queue the improved version: once per prompt."""
+        """Store the comment (None for Skip) with its sentiment, and queue the improved version: once per prompt.
+        ``language``: the locale the improvement's messages are said in (None: English)."""
         if prompt.answered_by is not None:
             return Submitted(prompt.answered_by, False, None)
         if comment is not None:
@@ -147,6 +149,7 @@ class FeedbackService:
             request_key=improve_key(prompt.record),
             reply_to=reply_to,
             update_ids=update_ids,
+            language=language,
         )
 
     async def stats(self) -> Stats:

@@ -62,6 +62,7 @@ class Request:
     parent_version_id: int | None = None
     feedback_id: int | None = None
     update_ids: tuple[int, ...] = ()  # the inbox updates this request handles: marked in its transaction
+    language: str | None = None  # the locale its job's messages are said in (None: English)
 
 
 def message_key(bot_id: int, chat_id: int, message_id: int) -> str:
@@ -99,6 +100,7 @@ class Intake:
             reply_to=submission.message_id,
             take_ack=take_ack,
             update_ids=submission.update_ids,
+            language=submission.language,
             author=author,
             script={
                 "bot_id": bot_id,
@@ -134,6 +136,7 @@ class Intake:
         request_key: str,
         reply_to: int | None,
         update_ids: tuple[int, ...] = (),
+        language: str | None = None,
     ) -> Submitted:
         """Queue an improved version of ``version`` driven by the feedback row (rating and comment), once per
         ``request_key`` (two taps racing get the first one's job)."""
@@ -148,6 +151,7 @@ class Intake:
             parent_version_id=version.id,
             feedback_id=feedback_id,
             update_ids=update_ids,
+            language=language,
         )
         outcome = await self._submit_one(request)
         if isinstance(outcome, Exception):
@@ -298,6 +302,7 @@ def _insert(conn: Connection, requests: Sequence[Request], now: datetime, holder
             "chat_id": r.chat_id,
             "created_at": now,
             "updated_at": now,
+            "language": r.language,
         }
         for r in requests
     ]

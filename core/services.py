@@ -21,6 +21,7 @@ from core.errors import StartupError
 from core.feedback import FeedbackService
 from core.inbox import Describe, Inbox
 from core.intake import Intake
+from core.languages import Languages
 from core.lm import LMClient
 from core.owners import Holder
 from core.pipeline import Pipeline
@@ -101,6 +102,10 @@ class Core:
             describe=describe,
             retention_days=self.settings.storage.inbox_retention_days,
         )
+
+    def languages(self) -> Languages:
+        """The users' chosen languages, with this process's cache of them: build one per process."""
+        return Languages(self.db, clock=self.clock)
 
     def feedback(self, intake: Intake) -> FeedbackService:
         return FeedbackService(self.db, intake, clock=self.clock)

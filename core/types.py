@@ -57,6 +57,7 @@ class ScriptSubmission:
     source: Literal["text", "document"] = "text"
     file_name: str | None = None
     update_ids: tuple[int, ...] = ()  # the inbox updates it came in (several for a long paste)
+    language: str | None = None  # the locale the job's messages are said in (None: English)
 
 
 @dataclass(frozen=True, slots=True)

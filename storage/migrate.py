@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATION_LOCK = 0x6268_6976  # "bhiv": the advisory lock key that serialises migrations
 
 

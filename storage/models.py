@@ -49,6 +49,7 @@ class User(SQLModel, table=True):
     first_seen_at: datetime = Field(sa_column=_ts())
     last_seen_at: datetime = Field(sa_column=_ts())
     blocked: bool = Field(default=False)
+    language: str | None = Field(default=None, max_length=16)  # chosen with /language; None: Telegram's
 
 
 class Script(SQLModel, table=True):
@@ -101,6 +102,9 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     updated_at: datetime = Field(sa_column=_ts())
+    # The locale its messages are said in, fixed when it is made (None: English): a language chosen later
+    # changes the next job, not the wording of this one's edits.
+    language: str | None = Field(default=None, max_length=16)
 
 
 class StoryboardVersion(SQLModel, table=True):

@@ -50,6 +50,7 @@ class JobRecord(_FromRow):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    language: str | None = None  # the locale its messages are said in (None: English)
 
 
 @dataclass(frozen=True, slots=True)

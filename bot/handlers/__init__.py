@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
-from bot.handlers import commands, feedback, history, intake
+from bot.handlers import commands, feedback, history, intake, language
 from bot.handlers.access import gate
 from bot.handlers.errors import on_error
 from bot.keyboards import ERASE_PATTERN
@@ -25,6 +25,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         ("version", history.on_version),
         ("delete", history.on_delete),
         ("stats", commands.on_stats),
+        ("language", language.on_language),
     ]:
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
     application.add_handler(MessageHandler(NEW_MESSAGES & filters.COMMAND, commands.on_unknown_command))

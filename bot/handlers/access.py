@@ -15,11 +15,12 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
+from bot.i18n import N_, texts_for, texts_of
 from bot.throttle import Verdict
 
 logger = logging.getLogger(__name__)
 
-REFUSAL = "Sorry, this bot is private. Ask its owner to add your Telegram id ({user_id}) to the allowed list."
+REFUSAL = N_("Sorry, this bot is private. Ask its owner to add your Telegram id ({user_id}) to the allowed list.")
 
 
 async def gate(update: Update, context: BotContext) -> None:
@@ -37,18 +38,20 @@ async def gate(update: Update, context: BotContext) -> None:
     first_try = context.services.updates.first_try(update)
     verdict = throttle.check(user.id, at=sent_at) if first_try else Verdict.ALLOW
     if not context.services.access.is_allowed(user.id):
-        await _refuse(update, throttle.first_refusal(user.id, at=sent_at), user.id)
+        await _refuse(update, throttle.first_refusal(user.id, at=sent_at), user.id, user.language_code)
         raise ApplicationHandlerStop
     await _throttle(update, context, user.id, verdict)
 
 
-async def _refuse(update: Update, first: bool, user_id: int) -> None:
+async def _refuse(update: Update, first: bool, user_id: int, language_code: str | None) -> None:
+    # Telegram's language only: a stranger cannot have chosen one, and costs no query.
+    refusal = texts_for(language_code)(REFUSAL, user_id=user_id)
     if first:
         logger.info("refused user %s (not in ALLOWED_USER_IDS); more of theirs go unanswered for a while", user_id)
     if update.callback_query is not None:  # a toast, which costs no message
-        await update.callback_query.answer(REFUSAL.format(user_id=user_id)[:200], show_alert=True)
+        await update.callback_query.answer(refusal[:200], show_alert=True)
     elif update.message is not None and first:
-        await update.message.reply_text(REFUSAL.format(user_id=user_id))
+        await update.message.reply_text(refusal)
 
 
 async def _throttle(update: Update, context: BotContext, user_id: int, verdict: Verdict) -> None:
@@ -57,7 +60,10 @@ async def _throttle(update: Update, context: BotContext, user_id: int, verdict: 
     if verdict is Verdict.NOTIFY:
         logger.warning("user %s is flooding; dropping their updates for a while", user_id)
         window_s = context.services.telegram.flood_window_s
-        notice = f"Whoa, that's a lot at once. I'll ignore your messages for about {window_s:.0f} s."
+        t = await texts_of(update, context)
+        notice = t(
+            "Whoa, that's a lot at once. I'll ignore your messages for about {seconds} s.", seconds=round(window_s)
+        )
         if update.callback_query is not None:
             await update.callback_query.answer(notice)
         elif update.message is not None:

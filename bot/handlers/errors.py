@@ -9,11 +9,12 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import SERVICES_KEY, BotContext
+from bot.i18n import N_, texts_known
 from core.errors import is_transient
 
 logger = logging.getLogger(__name__)
 
-SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+SORRY = N_("Sorry, something went wrong on my side. Please try again in a moment.")
 
 
 async def on_error(update: object, context: BotContext) -> None:
@@ -32,10 +33,11 @@ async def on_error(update: object, context: BotContext) -> None:
     )
     if not isinstance(update, Update):
         return
+    sorry = texts_known(update, context)(SORRY)  # no query: the database may be what failed
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(SORRY)
+            await update.callback_query.answer(sorry)
         elif update.effective_message is not None:
-            await update.effective_message.reply_text(SORRY)
+            await update.effective_message.reply_text(sorry)
     except TelegramError:
         logger.debug("could not tell user %s about the error", user_id)

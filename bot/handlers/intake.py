@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 
 from bot.context import BotContext
 from bot.handlers.feedback import take_comment
+from bot.i18n import N_, Texts, texts_of
 from bot.render import human_size
 from bot.texts import SEND_TEXT, refusal_text, rejection_text
 from core.errors import QuotaExceededError, ScriptRejectedError
@@ -20,16 +21,16 @@ logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".fountain", ".text"}
 NOT_A_SCRIPT = {
-    "photo": "That's a photo. ",
-    "sticker": "Nice sticker! ",
-    "voice": "I can't listen to voice messages yet. ",
-    "video": "I can't watch videos. ",
-    "video_note": "I can't watch videos. ",
-    "audio": "I can't listen to audio. ",
-    "animation": "That's an animation. ",
-    "location": "That's a location. ",
-    "contact": "That's a contact. ",
-    "poll": "That's a poll. ",
+    "photo": N_("That's a photo."),
+    "sticker": N_("Nice sticker!"),
+    "voice": N_("I can't listen to voice messages yet."),
+    "video": N_("I can't watch videos."),
+    "video_note": N_("I can't watch videos."),
+    "audio": N_("I can't listen to audio."),
+    "animation": N_("That's an animation."),
+    "location": N_("That's a location."),
+    "contact": N_("That's a contact."),
+    "poll": N_("That's a poll."),
 }
 
 
@@ -51,7 +52,8 @@ async def on_document(update: Update, context: BotContext) -> None:
     message = update.effective_message
     assert message is not None and message.document is not None
     document = message.document
-    problem = document_problem(document, context.services.telegram.max_document_bytes)
+    t = await texts_of(update, context)
+    problem = document_problem(document, context.services.telegram.max_document_bytes, t=t)
     if problem:
         await message.reply_text(problem)
         return
@@ -60,55 +62,75 @@ async def on_document(update: Update, context: BotContext) -> None:
         data = bytes(await file.download_as_bytearray())
     except TelegramError as exc:
         logger.warning("could not download document from user %s: %s", author_of(update).user_id, exc)
-        await message.reply_text("I couldn't download that file from Telegram. Please send it again.")
+        await message.reply_text(t("I couldn't download that file from Telegram. Please send it again."))
         return
     if len(data) > context.services.telegram.max_document_bytes:  # the declared size may lie
-        await message.reply_text(too_big(len(data), context.services.telegram.max_document_bytes))
+        await message.reply_text(too_big(len(data), context.services.telegram.max_document_bytes, t=t))
         return
     try:
         text = decode_script(data)
     except ScriptRejectedError as exc:
-        await message.reply_text(rejection_text(exc))
+        await message.reply_text(rejection_text(exc, t=t))
         return
-    await submit(update, context, text, source="document", file_name=document.file_name)
+    await submit(update, context, text, source="document", file_name=document.file_name, t=t)
 
 
-async def on_other(update: Update, _context: BotContext) -> None:
+async def on_other(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None:
         return
+    t = await texts_of(update, context)
     kind = next((attribute for attribute in NOT_A_SCRIPT if getattr(message, attribute, None)), None)
-    await message.reply_text((NOT_A_SCRIPT[kind] if kind else "") + SEND_TEXT)
+    await message.reply_text((t(NOT_A_SCRIPT[kind]) + " " if kind else "") + t(SEND_TEXT))
 
 
-async def on_edited(update: Update, _context: BotContext) -> None:
+async def on_edited(update: Update, context: BotContext) -> None:
     message = update.edited_message
     if message is not None and message.text and not message.text.startswith("/"):
-        await message.reply_text("Edits don't change a job that's already made. Send the new version as a new message.")
+        t = await texts_of(update, context)
+        await message.reply_text(
+            t("Edits don't change a job that's already made. Send the new version as a new message.")
+        )
 
 
-def document_problem(document: Document, max_bytes: int) -> str | None:
+def document_problem(document: Document, max_bytes: int, *, t: Texts) -> str | None:
     """Why a document cannot be a script, from what Telegram says about it (None: try to read it)."""
     suffix = PurePath(document.file_name or "").suffix.lower()
     mime = (document.mime_type or "").lower()
     if suffix not in TEXT_SUFFIXES and not mime.startswith("text/"):
-        name = document.file_name or "That file"
-        return f"{name} doesn't look like a text file. " + SEND_TEXT
+        if document.file_name:
+            problem = t("{name} doesn't look like a text file.", name=document.file_name)
+        else:
+            problem = t("That file doesn't look like a text file.")
+        return problem + " " + t(SEND_TEXT)
     if document.file_size is not None and document.file_size > max_bytes:
-        return too_big(document.file_size, max_bytes)
+        return too_big(document.file_size, max_bytes, t=t)
     if document.file_size == 0:
-        return "That file is empty. " + SEND_TEXT
+        return t("That file is empty.") + " " + t(SEND_TEXT)
     return None
 
 
-def too_big(size: int, max_bytes: int) -> str:
-    return f"That file is {human_size(size)}; the limit is {human_size(max_bytes)}. Please send a shorter script."
+def too_big(size: int, max_bytes: int, *, t: Texts) -> str:
+    return t(
+        "That file is {size}; the limit is {limit}. Please send a shorter script.",
+        size=human_size(size, t=t),
+        limit=human_size(max_bytes, t=t),
+    )
 
 
-async def submit(update: Update, context: BotContext, text: str, *, source: str, file_name: str | None = None) -> None:
+async def submit(
+    update: Update,
+    context: BotContext,
+    text: str,
+    *,
+    source: str,
+    file_name: str | None = None,
+    t: Texts | None = None,
+) -> None:
     message: Message | None = update.effective_message
     assert message is not None
     services = context.services
+    t = t or await texts_of(update, context)
     try:
         submitted = await services.intake.submit(
             ScriptSubmission(
@@ -119,11 +141,12 @@ async def submit(update: Update, context: BotContext, text: str, *, source: str,
                 source="document" if source == "document" else "text",
                 file_name=file_name,
                 update_ids=services.updates.update_ids_of(update),
+                language=t.locale,  # its ack, status and result are said in it, whenever they are sent
             ),
             take_ack=True,
         )
     except (ScriptRejectedError, QuotaExceededError) as exc:
-        await message.reply_text(refusal_text(exc))
+        await message.reply_text(refusal_text(exc, t=t))
         return
     # The ack waits in the outbox (so it survives a crash); deliver it now rather than at the next poll.
     await services.delivery.deliver_ack(submitted)
