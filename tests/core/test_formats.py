@@ -6,8 +6,10 @@ import time
 
 import pytest
 
+from core.errors import RejectReason, ScriptRejectedError
 from core.formats import ParsedScript, SourceScene, parse_script, script_format
 from core.fountain import SCREENPLAY_MAX_SCENE_S, SCREENPLAY_MIN_SCENE_S
+from core.scripts import clean_script
 from core.storyboard import local_duration_s, make_title
 
 SCREENPLAY = """\
@@ -467,3 +469,29 @@ def test_script_format_goes_by_extension_whatever_its_case() -> None:
     assert script_format("md") == "text"
     assert script_format("") == "text"
     assert script_format(None) == "text"
+
+
+def test_clean_script_counts_the_scenes_of_the_format() -> None:
+    screenplay = "Title: Three\n\nINT. A\n\nOne.\nTwo.\nThree.\n\nINT. B\n\nEXT. C\n"
+
+    assert clean_script(screenplay, max_chars=1000, max_scenes=3, file_name="s.fountain") == screenplay.strip()
+    with pytest.raises(ScriptRejectedError) as too_many:
+        clean_script(screenplay, max_chars=1000, max_scenes=2, file_name="s.fountain")
+    assert (too_many.value.reason, too_many.value.size, too_many.value.limit) == (RejectReason.TOO_MANY_SCENES, 3, 2)
+    with pytest.raises(ScriptRejectedError) as as_text:
+        clean_script(screenplay, max_chars=1000, max_scenes=3)
+    assert (as_text.value.reason, as_text.value.size) == (RejectReason.TOO_MANY_SCENES, 7)
+
+
+def test_clean_script_rejects_a_script_whose_format_yields_no_scene_as_empty() -> None:
+    for text, name in [("Title: Only\nAuthor: Me\n", "t.fountain"), ("# Only a title\n---\n", "t.md")]:
+        with pytest.raises(ScriptRejectedError) as empty:
+            clean_script(text, max_chars=1000, max_scenes=10, file_name=name)
+        assert empty.value.reason is RejectReason.EMPTY
+    assert clean_script("Title: Only\n", max_chars=100, max_scenes=10) == "Title: Only"
+
+
+def test_clean_script_checks_the_length_before_parsing() -> None:
+    with pytest.raises(ScriptRejectedError) as too_long:
+        clean_script("INT. A\n\n" + "x" * 200, max_chars=100, max_scenes=10, file_name="a.fountain")
+    assert too_long.value.reason is RejectReason.TOO_LONG
