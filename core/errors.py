@@ -39,7 +39,7 @@ class BhivError(Exception):
 class RejectReason(StrEnum):
     EMPTY = "empty"
     TOO_LONG = "too_long"  # ``size`` characters against ``limit``
-    TOO_MANY_SCENES = "too_many_scenes"  # ``size`` non-empty lines against ``limit``
+    TOO_MANY_SCENES = "too_many_scenes"  # ``size`` scenes (as the format reads them) against ``limit``
     UNDECODABLE = "undecodable"  # not UTF-8, nor UTF-16 with a BOM
     BINARY = "binary"  # NUL bytes: a binary file
     NOTE_TOO_LONG = "note_too_long"  # a feedback note of ``size`` characters against ``limit``

@@ -88,7 +88,10 @@ class Intake:
     def script_request(self, submission: ScriptSubmission, *, take_ack: bool = False) -> Request:
         """The request for a new script; raises ScriptRejectedError for text that cannot be one."""
         text = clean_script(
-            submission.text, max_chars=self.settings.max_script_chars, max_scenes=self.settings.max_scenes
+            submission.text,
+            max_chars=self.settings.max_script_chars,
+            max_scenes=self.settings.max_scenes,
+            file_name=submission.file_name,
         )
         author = submission.author
         bot_id = self.bot_id
