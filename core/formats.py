@@ -15,7 +15,7 @@ from typing import Literal
 
 from core.fountain import parse_fountain
 from core.inline import MARKDOWN_EMPHASIS, markdown_segments, plain_text, strip_emphasis
-from core.storyboard import TITLE_CHARS, local_duration_s, make_title, script_lines
+from core.storyboard import TITLE_CHARS, local_duration_s, script_lines
 
 ScriptFormat = Literal["text", "markdown", "fountain"]
 
@@ -56,8 +56,8 @@ def parse_script(text: str, file_name: str | None = None) -> ParsedScript:
     elif script_type == "markdown":
         title, lines = _markdown_lines(text)
         scenes = tuple(SourceScene((line,), local_duration_s(line)) for line in lines)
-    else:
-        title = make_title(text)
+    else:  # plain text names no title: the storyboard's is its first line (or the LM's)
+        title = None
         scenes = tuple(SourceScene((line,), local_duration_s(line)) for line in script_lines(text))
     if not scenes:
         raise ValueError(f"the {script_type} script has no scene: nothing in it is action, dialogue or a line of text")

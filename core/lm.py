@@ -24,7 +24,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -36,7 +36,7 @@ from core.errors import LMError, LMErrorKind, StoryboardInvalidError
 from core.lm_reply import DEFAULT_MAX_SCENES, LMDraft, parse_reply, reply_json_schema
 from core.metrics import LM_REQUEST_SECONDS, LM_RETRIES
 from core.settings import LMSettings
-from core.storyboard import Storyboard
+from core.storyboard import SceneDraft, Storyboard
 
 __all__ = ["LMClient", "LMDraft", "OutputForm"]
 
@@ -53,16 +53,18 @@ _FORM_WORDS = ("response_format", "json_schema", "json_object")
 
 REPLY_SHAPE = '{"title": "...", "scenes": [{"text": "...", "duration": 4.0, "visual": "..."}]}'
 GENERATE_PROMPT = (
-    "You turn a short video script into a storyboard. Split the script into scenes, in the script's order, "
-    "usually one scene per sentence or line. For each scene give: text, the script's words for that scene, "
-    "copied exactly; duration, how long the scene is on screen in seconds, typically 3 to 8; visual, a short "
-    "description of what the camera shows. Give the storyboard a short title. "
+    "You write storyboards for short videos. The user gives a script as JSON, already split into numbered scenes. "
+    "Answer with exactly one storyboard scene for each numbered scene, in the same order: as many scenes as the "
+    "script has, never merged, split, dropped or added. For each scene give: text, the scene's words, copied "
+    "exactly; duration, how long it is on screen in seconds (time to say or read its words, about 2.5 words a "
+    "second, typically 3 to 8); visual, a short description of what the camera shows. Give a short title. "
     f"Answer with one JSON object and nothing else, of this form: {REPLY_SHAPE}"
 )
 IMPROVE_PROMPT = (
-    "You revise video storyboards. The user gives the current storyboard as JSON, a rating from 1 (bad) to 5 "
-    "(great) and maybe a comment. Write a better storyboard for the same script that answers the feedback: "
-    "keep the script's words, change the split, the durations (typically 3 to 8 seconds) and the visuals. "
+    "You revise video storyboards. The user gives the current storyboard as JSON (numbered scenes with their "
+    "text, duration in seconds and visual), a rating from 1 (bad) to 5 (great) and maybe a note. Do what the note "
+    "asks: change durations and visuals, and a scene's words only when the note asks for that. Keep the scenes: "
+    "exactly one for each numbered scene, in the same order, never merged, split, dropped or added. "
     f"Answer with one JSON object and nothing else, of this form: {REPLY_SHAPE}"
 )
 
@@ -105,6 +107,7 @@ class _Call:
     """The state of one ``generate``/``improve`` call across its attempts."""
 
     messages: list[Message]
+    schema: dict[str, object]  # the reply's JSON schema, its scene count fixed to the script's
     form_index: int
     deadline_at: float
     attempts: int = 0
@@ -129,7 +132,6 @@ class LMClient:
         self._max_scenes = max_scenes
         self._sleep = sleep
         self._form_index = 0
-        self._schema = reply_json_schema()
         self._secret = settings.lm_api_key.get_secret_value() if settings.lm_api_key else ""
         headers = {"Authorization": f"Bearer {self._secret}"} if self._secret else {}
         self._http = httpx.AsyncClient(
@@ -159,22 +161,48 @@ class LMClient:
     ) -> None:
         await self.aclose()
 
-    async def generate(self, script: str, *, title_hint: str | None = None) -> LMDraft:
-        """A storyboard draft for ``script``."""
-        system = GENERATE_PROMPT
-        if title_hint:
-            system += f"\nUse this title: {title_hint}"
-        return await self._complete([_message("system", system), _message("user", script)])
+    async def generate(
+        self, scenes: Sequence[SceneDraft], *, title: str | None = None, correction: str | None = None
+    ) -> LMDraft:
+        """A storyboard draft for a script already split into ``scenes`` (a screenplay's scene heading, when there
+        is one, goes with its scene as its setting); ``correction`` says what the last answer got wrong."""
+        script = {
+            "title": title or "",
+            "scenes": [
+                {"n": n, "text": scene.text, **({"setting": scene.visual} if scene.visual else {})}
+                for n, scene in enumerate(scenes, start=1)
+            ],
+        }
+        return await self._complete(_messages(GENERATE_PROMPT, script, correction), scene_count=len(scenes))
 
-    async def improve(self, storyboard: Storyboard, *, rating: int, comment: str | None) -> LMDraft:
-        """A revised draft of ``storyboard`` that answers a rating (1..5) and the user's comment."""
-        remark = f"Comment: {comment.strip()}" if comment and comment.strip() else "No comment was given."
-        user = f"{storyboard.to_json()}\n\nRating: {rating}/5\n{remark}"
-        return await self._complete([_message("system", IMPROVE_PROMPT), _message("user", user)])
+    async def improve(
+        self, storyboard: Storyboard, *, rating: int, comment: str | None, correction: str | None = None
+    ) -> LMDraft:
+        """A revised draft of ``storyboard``, scene for scene, that answers a rating (1..5) and the user's note."""
+        current = {
+            "title": storyboard.title,
+            "scenes": [
+                {
+                    "n": n,
+                    "text": "".join(frame.text for frame in scene.frames),
+                    "duration": scene.duration,
+                    "visual": scene.frames[0].visual or "",
+                }
+                for n, scene in enumerate(storyboard.scenes, start=1)
+            ],
+            "rating": rating,
+            "note": (comment or "").strip(),
+        }
+        return await self._complete(_messages(IMPROVE_PROMPT, current, correction), scene_count=storyboard.scene_count)
 
-    async def _complete(self, messages: list[Message]) -> LMDraft:
+    async def _complete(self, messages: list[Message], *, scene_count: int) -> LMDraft:
         budget_s = self._settings.lm_job_deadline_s
-        call = _Call(messages=messages, form_index=self._form_index, deadline_at=time.monotonic() + budget_s)
+        call = _Call(
+            messages=messages,
+            schema=reply_json_schema(scene_count=scene_count),
+            form_index=self._form_index,
+            deadline_at=time.monotonic() + budget_s,
+        )
         started = time.monotonic()
         try:
             async with asyncio.timeout(budget_s):
@@ -259,7 +287,7 @@ class LMClient:
         while True:
             form = FORMS[call.form_index]
             try:
-                response = await self._post(call.messages, form)
+                response = await self._post(call, form)
             except _FormRejectedError as exc:
                 call.form_index += 1
                 logger.warning(
@@ -274,10 +302,10 @@ class LMClient:
             self._form_index = form_index
             logger.info("LM output form is now %s for this client", FORMS[form_index])
 
-    async def _post(self, messages: list[Message], form: OutputForm) -> _Answer:
+    async def _post(self, call: _Call, form: OutputForm) -> _Answer:
         """Send one request; the answer if its status is a success, else the error it stands for. An answer
         over ``lm_max_reply_bytes`` is not read further (a reply is untrusted: a 50 MB one must cost nothing)."""
-        body = self._request_body(messages, form)
+        body = self._request_body(call, form)
         limit = self._settings.lm_max_reply_bytes
         started = time.monotonic()
         try:
@@ -304,18 +332,18 @@ class LMClient:
         self._check_status(answer, form)
         return answer
 
-    def _request_body(self, messages: list[Message], form: OutputForm) -> dict[str, object]:
+    def _request_body(self, call: _Call, form: OutputForm) -> dict[str, object]:
         body: dict[str, object] = {
             "model": self._settings.lm_model,
-            "messages": messages,
+            "messages": call.messages,
             "stream": False,
             "max_tokens": self._settings.lm_max_tokens,
         }
         if form is OutputForm.JSON_SCHEMA:
-            schema = {"name": "storyboard", "strict": True, "schema": self._schema}
+            schema = {"name": "storyboard", "strict": True, "schema": call.schema}
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif form is OutputForm.JSON_OBJECT:
-            body["response_format"] = {"type": "json_object", "schema": self._schema}
+            body["response_format"] = {"type": "json_object", "schema": call.schema}
         return body
 
     def _check_status(self, response: _Answer, form: OutputForm) -> None:
@@ -341,6 +369,13 @@ class LMClient:
 
 def _message(role: str, content: str) -> Message:
     return {"role": role, "content": content}
+
+
+def _messages(system: str, document: dict[str, object], correction: str | None) -> list[Message]:
+    messages = [_message("system", system), _message("user", json.dumps(document, ensure_ascii=False, indent=1))]
+    if correction:
+        messages.append(_message("user", correction))
+    return messages
 
 
 def _rejects_form(status: int, body: str) -> bool:

@@ -32,8 +32,10 @@ DEFAULT_MAX_SCENES = 300
 MAX_REPLY_CHARS = 1_000_000  # a storyboard of 300 scenes is a few hundred kB at most
 MAX_FIELD_CHARS = 20_000  # a scene's text (a script is at most MAX_SCRIPT_CHARS), a visual note, the title
 FENCE = "```"
-# JSON-schema keywords that strict structured output (OpenAI) refuses or that only add noise.
-_DROPPED_KEYWORDS = frozenset({"title", "default", "$defs"})
+# JSON-schema keywords that strict structured output (OpenAI) refuses or that only add noise. maxLength too: the
+# parser enforces it, and a grammar-constrained server (llama.cpp) turns "maxLength": 20000 into a rule of 20 000
+# repetitions, which crashed llama-cpp-python's server (a stack overflow) on the first reply.
+_DROPPED_KEYWORDS = frozenset({"title", "default", "$defs", "maxLength"})
 
 
 class ReplyScene(BaseModel):
@@ -59,8 +61,10 @@ class LMDraft:
     scenes: list[SceneDraft]
 
 
-def reply_json_schema() -> dict[str, object]:
-    """The schema of ``ReplyStoryboard`` in the strict form: refs inlined, every property required, no extras.
+def reply_json_schema(*, scene_count: int | None = None) -> dict[str, object]:
+    """The schema of ``ReplyStoryboard`` in the strict form: refs inlined, every property required, no extras;
+    with ``scene_count``, a reply of exactly that many scenes (a server that constrains its output to the schema,
+    llama.cpp's, then cannot merge or drop scenes; one that does not is held to it by ``core.anchor``).
 
     ``visual`` stays nullable, so "required" only means the model writes ``"visual": null`` when it has none.
     """
@@ -68,6 +72,9 @@ def reply_json_schema() -> dict[str, object]:
     definitions = raw.get("$defs", {})
     schema = _strict_node(raw, definitions)
     assert isinstance(schema, dict)
+    if scene_count is not None:
+        scenes = schema["properties"]["scenes"]  # type: ignore[index]
+        scenes["minItems"] = scenes["maxItems"] = scene_count
     return schema
 
 

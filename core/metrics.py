@@ -32,6 +32,9 @@ LM_REQUEST_SECONDS = Histogram(
 )
 LM_RETRIES = Counter("bhiv_lm_retries_total", "LM requests retried, by reason", ["kind"])
 LM_FALLBACKS = Counter("bhiv_lm_fallbacks_total", "Storyboards made locally because the LM failed", ["kind"])
+LM_REPAIRS = Counter(
+    "bhiv_lm_repairs_total", "Scenes of an LM storyboard repaired from the script (dropped, merged, ...)", ["kind"]
+)
 OUTBOX_PENDING = Gauge("bhiv_outbox_pending", "Notifications waiting to be delivered")
 OUTBOX_LAG_SECONDS = Gauge("bhiv_outbox_lag_seconds", "Age of the oldest undelivered notification")
 NOTIFICATIONS = Counter("bhiv_notifications_total", "Delivery outcomes", ["kind", "outcome"])

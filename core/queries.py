@@ -21,6 +21,7 @@ from storage.states import JobKind, JobStatus
 @dataclass(frozen=True, slots=True)
 class JobInputs:
     script_text: str
+    file_name: str | None = None  # the document's name, which says the script's format (core.formats)
     parent: Storyboard | None = None
     rating: int | None = None
     comment: str | None = None
@@ -123,13 +124,14 @@ def _inputs(conn: Connection, job: JobRecord) -> JobInputs:
     if script is None:  # the user erased their data (/delete) after the job was claimed
         raise JobInputGoneError(job.id, job.status, f"script {job.script_id} is gone")
     if job.kind != JobKind.IMPROVE or job.parent_version_id is None:
-        return JobInputs(script.text)
+        return JobInputs(script.text, script.file_name)
     parent = job_queries.get_version(conn, job.parent_version_id)
     if parent is None:
         raise JobInputGoneError(job.id, job.status, f"version {job.parent_version_id} is gone")
     rated = rating_queries.get_feedback(conn, job.feedback_id) if job.feedback_id else None
     return JobInputs(
         script.text,
+        script.file_name,
         parent=parse_storyboard(parent.storyboard_json),
         rating=rated.rating if rated else None,
         comment=rated.comment if rated else None,

@@ -20,6 +20,7 @@ from core.errors import JobStateError
 from core.events import JobEvent, transition, working_note
 from core.metrics import JOB_FAILURES
 from core.renderer import RenderedVideo
+from core.revision import Revision
 from core.settings import JobSettings
 from core.storyboard import Storyboard
 from core.types import JobRecord, VersionRecord
@@ -81,10 +82,13 @@ class JobQueue:
         *,
         pipeline_ms: int,
         video: RenderedVideo | None = None,
+        revision: Revision | None = None,
     ) -> VersionRecord | None:
-        """Write the version, its video and its notifications in one transaction; None when the job is no longer
-        ours."""
-        version = await self.db.write(_complete, job, worker_id, storyboard, pipeline_ms, video, self.clock.now())
+        """Write the version (with an improvement's revision), its video and its notifications in one
+        transaction; None when the job is no longer ours."""
+        version = await self.db.write(
+            _complete, job, worker_id, storyboard, pipeline_ms, video, revision, self.clock.now()
+        )
         failpoints.reached("job.completed")  # stored, nothing else done
         if version is None:
             logger.info("job %s finished but was no longer ours (cancelled or expired); result discarded", job.id)
@@ -184,6 +188,7 @@ def _complete(
     storyboard: Storyboard,
     pipeline_ms: int,
     video: RenderedVideo | None,
+    revision: Revision | None,
     now: datetime,
 ) -> VersionRecord | None:
     if not transition(
@@ -202,6 +207,7 @@ def _complete(
         total_duration_s=storyboard.total_duration,
         pipeline_ms=pipeline_ms,
         created_at=now,
+        revision=revision.to_json() if revision is not None else None,
     )
     if video is not None:
         job_queries.insert_video(

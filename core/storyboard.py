@@ -1,4 +1,4 @@
-"""The storyboard model (CONTRACT.md, version "1.0"), the local generator and the heuristic improvement.
+"""The storyboard model (CONTRACT.md, version "1.0") and the local generator.
 
 Text is kept raw everywhere: escaping belongs to whoever renders it (the Telegram side escapes HTML).
 Durations are computed in tenths of a second as integers, so start times add up exactly.
@@ -17,8 +17,6 @@ LOCAL_MAX_SCENE_S = 6.0
 CHARS_PER_SECOND = 15.0
 FRAME_CHARS = 100  # the seed wrapped a frame to two lines of 50 characters
 TITLE_CHARS = 60
-IMPROVED_MAX_SCENE_S = 8.0
-TIGHTENED_MIN_SCENE_S = 3.0
 
 GenerationMethod = Literal["lm", "local", "local_fallback", "local_heuristic"]
 
@@ -59,13 +57,18 @@ class Storyboard(BaseModel):
 
 
 class SceneDraft(BaseModel):
-    """One scene before ids and start times are assigned: what the generators and the LM produce."""
+    """One scene before ids and start times are assigned: what the generators and the LM produce.
+
+    ``frames`` are the scene's frames as its source gave them (a screenplay's action and dialogue); without them
+    the scene's ``text`` is cut into frames. Either way no frame is longer than FRAME_CHARS.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     text: str
     duration_s: float
     visual: str | None = None
+    frames: tuple[str, ...] = ()
 
 
 def _tenths(seconds: float) -> int:
@@ -80,11 +83,17 @@ def assemble(title: str, method: str, drafts: list[SceneDraft]) -> Storyboard:
         length = _tenths(draft.duration_s)
         frames = [
             Frame(id=f"frame_{number}_{i}", text=chunk, visual=draft.visual if i == 1 else None)
-            for i, chunk in enumerate(split_frames(draft.text), start=1)
+            for i, chunk in enumerate(_frames_of(draft), start=1)
         ]
         scenes.append(Scene(id=f"scene_{number}", start_time=start / 10, duration=length / 10, frames=frames))
         start += length
     return Storyboard(title=title, generation_method=method, total_duration=start / 10, scenes=scenes)
+
+
+def _frames_of(draft: SceneDraft) -> list[str]:
+    if not draft.frames:
+        return split_frames(draft.text)
+    return [chunk for frame in draft.frames for chunk in split_frames(frame)]
 
 
 def split_frames(text: str) -> list[str]:
@@ -121,58 +130,6 @@ def make_title(script: str) -> str:
 
 def local_duration_s(line: str) -> float:
     return min(LOCAL_MAX_SCENE_S, max(LOCAL_MIN_SCENE_S, round(len(line) / CHARS_PER_SECOND, 1)))
-
-
-def generate_local(script: str, *, method: str = "local") -> Storyboard:
-    """One scene per non-empty line, duration from its length clamped to 3..6 s."""
-    lines = script_lines(script)
-    if not lines:
-        raise ValueError("a script needs at least one non-empty line")
-    drafts = [SceneDraft(text=line, duration_s=local_duration_s(line)) for line in lines]
-    return assemble(make_title(script), method, drafts)
-
-
-FASTER_WORDS = ("faster", "quicker", "shorter", "tighter", "too slow", "too long", "speed up", "drags", "boring")
-SLOWER_WORDS = ("slower", "longer", "more time", "too fast", "too quick", "too short", "rushed", "slow down")
-
-
-def pacing_wish(comment: str | None) -> int:
-    """What a note asks of the pacing: -1 faster, +1 slower, 0 when it does not say (or says both)."""
-    text = (comment or "").lower()
-    faster = any(word in text for word in FASTER_WORDS)
-    slower = any(word in text for word in SLOWER_WORDS)
-    return 0 if faster == slower else (-1 if faster else 1)
-
-
-def improve_heuristic(storyboard: Storyboard, rating: int, comment: str | None = None) -> Storyboard:
-    """Without an LM only the pacing can change. A note that asks for it decides ("faster", "too slow" tighten
-    scenes by 10%, at least 3 s; "slower", "rushed" lengthen them by 20%, at most 8 s); otherwise the seed's
-    rule: slower for ratings <= 2, tighter for >= 4, unchanged for 3."""
-    wish = pacing_wish(comment) or (1 if rating <= 2 else -1 if rating >= 4 else 0)
-    if wish > 0:
-        factor, bound = 1.2, IMPROVED_MAX_SCENE_S
-    elif wish < 0:
-        factor, bound = 0.9, TIGHTENED_MIN_SCENE_S
-    else:
-        factor, bound = 1.0, 0.0
-
-    def adjust(duration: float) -> float:
-        changed = round(duration * factor, 1)
-        if factor > 1:
-            return max(duration, min(bound, changed))
-        if factor < 1:
-            return min(duration, max(bound, changed))
-        return duration
-
-    drafts = [
-        SceneDraft(
-            text="".join(frame.text for frame in scene.frames),
-            duration_s=adjust(scene.duration),
-            visual=scene.frames[0].visual,
-        )
-        for scene in storyboard.scenes
-    ]
-    return assemble(storyboard.title, "local_heuristic", drafts)
 
 
 def parse_storyboard(document: str) -> Storyboard:

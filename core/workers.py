@@ -26,6 +26,7 @@ from core.pipeline import Pipeline
 from core.queries import JobQueries
 from core.queue import JobQueue
 from core.renderer import RenderedVideo, Renderer
+from core.revision import Revision
 from core.settings import JobSettings
 from core.storyboard import Storyboard
 from core.types import JobRecord
@@ -46,6 +47,7 @@ T = TypeVar("T")
 class Produced:
     storyboard: Storyboard
     video: RenderedVideo | None
+    revision: Revision | None = None
 
 
 class WorkerPool:
@@ -188,7 +190,9 @@ class WorkerPool:
         PIPELINE_SECONDS.labels(job.kind, result.storyboard.generation_method).observe(elapsed_s)
         pipeline_ms = round(elapsed_s * 1000)
         await self._record(
-            lambda: self.queue.complete(job, worker_id, result.storyboard, pipeline_ms=pipeline_ms, video=result.video)
+            lambda: self.queue.complete(
+                job, worker_id, result.storyboard, pipeline_ms=pipeline_ms, video=result.video, revision=result.revision
+            )
         )
 
     async def _record(self, step: Callable[[], Awaitable[T]]) -> T:
@@ -244,11 +248,11 @@ class WorkerPool:
                 inputs.parent, rating=inputs.rating or 3, comment=inputs.comment, job_id=job.id
             )
         else:
-            result = await self.pipeline.generate(inputs.script_text, job_id=job.id)
+            result = await self.pipeline.generate(inputs.script_text, file_name=inputs.file_name, job_id=job.id)
         video = None
         if self.renderer is not None:
             video = await self.renderer.render(result.storyboard, job_id=job.id)
-        return Produced(result.storyboard, video)
+        return Produced(result.storyboard, video, result.revision)
 
     async def _reap(self) -> None:
         while True:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.context import SERVICES_KEY
 from bot.emulator import FloodLimits
-from core.storyboard import generate_local
+from core.generator import generate_local
 from tests.bench.emulator_side import SENDS, CallInfo, describe
 from tests.bench.harness import (
     SCRIPT,

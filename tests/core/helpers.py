@@ -61,7 +61,7 @@ class CountingPipeline(Pipeline):
         self.gate = gate
         self.started = asyncio.Event()
 
-    async def generate(self, script: str, *, job_id: str = "-") -> PipelineResult:
+    async def generate(self, script: str, *, file_name: str | None = None, job_id: str = "-") -> PipelineResult:
         self.calls[job_id] += 1
         self.started.set()
         if self.gate is not None:
@@ -71,7 +71,7 @@ class CountingPipeline(Pipeline):
         if self.failures > 0:
             self.failures -= 1
             raise RuntimeError("pipeline broke")
-        return await super().generate(script, job_id=job_id)
+        return await super().generate(script, file_name=file_name, job_id=job_id)
 
 
 BOT_ID = 4242

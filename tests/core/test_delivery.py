@@ -15,7 +15,7 @@ from core.errors import (
     DeliveryTransientError,
     RecipientGoneError,
 )
-from core.storyboard import generate_local
+from core.generator import generate_local
 from core.types import FailureCode, NotificationKind
 from storage.db import Database, open_database
 from storage.tables import jobs, outbox, users

@@ -6,6 +6,7 @@ import pytest
 
 from core.errors import JobNotFoundError, RejectReason, ScriptRejectedError
 from core.feedback import FeedbackService
+from core.revision import parse_revision
 from core.types import VersionRecord
 from storage.db import Database
 from storage.tables import feedback as feedback_table
@@ -64,6 +65,8 @@ async def test_low_rating_with_a_note_produces_an_improved_version(db: Database)
     assert improved is not None and improved.version == 2
     assert improved.generation_method == "local_heuristic"
     assert improved.total_duration_s > version.total_duration_s
+    revision = parse_revision(improved.revision)
+    assert revision is not None and revision.not_followed == ["boring"]  # "too fast" was done; the rest is named
     assert stored is not None and stored.comment == "Too fast, boring." and stored.sentiment is not None
     assert stored.sentiment < 0
 

@@ -10,7 +10,7 @@ from core.errors import RejectReason, ScriptRejectedError
 from core.formats import ParsedScript, SourceScene, parse_script, script_format
 from core.fountain import SCREENPLAY_MAX_SCENE_S, SCREENPLAY_MIN_SCENE_S
 from core.scripts import clean_script
-from core.storyboard import local_duration_s, make_title
+from core.storyboard import local_duration_s
 
 SCREENPLAY = """\
 Title:
@@ -432,7 +432,7 @@ def test_plain_text_keeps_one_scene_per_line_and_its_markup() -> None:
         parsed = parse_script(text, name)
 
         assert parsed.format == "text"
-        assert parsed.title == make_title(text)
+        assert parsed.title is None  # plain text names none: the storyboard's is its first line, or the LM's
         assert parsed.scenes == (
             SourceScene(frames=("# not a title here",), duration_s=local_duration_s("# not a title here")),
             SourceScene(frames=("**bold stays**",), duration_s=local_duration_s("**bold stays**")),

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from core.errors import LMError, LMErrorKind
+from core.generator import generate_local
 from core.lm import LMClient, LMDraft, OutputForm, parse_retry_after
 from core.settings import LMSettings
-from core.storyboard import SceneDraft, assemble, generate_local
+from core.storyboard import SceneDraft, assemble
 from tests.fakes.fake_lm import FakeLM, Reply
 
 API_KEY = "sk-test-0123456789-secret"
@@ -33,6 +34,11 @@ EXPECTED = LMDraft(
         SceneDraft(text="A cat yawns.", duration_s=3.5),
     ],
 )
+
+
+def script_of(text: str) -> list[SceneDraft]:
+    """A script already split into scenes, one per non-empty line, as the pipeline hands it to the client."""
+    return [SceneDraft(text=line.strip(), duration_s=3.0) for line in text.splitlines() if line.strip()]
 
 
 def make_settings(base_url: str, **overrides: object) -> LMSettings:
@@ -82,7 +88,7 @@ def closed_port_url() -> str:
 async def test_plain_json_reply_becomes_a_draft(fake_lm: FakeLM, client: LMClient) -> None:
     fake_lm.script([Reply.ok(STORYBOARD)])
 
-    draft = await client.generate("The sun rises.\nA cat yawns.")
+    draft = await client.generate(script_of("The sun rises.\nA cat yawns."))
 
     assert draft == EXPECTED
     assert assemble(draft.title, "lm", draft.scenes).total_duration == 7.5
@@ -91,14 +97,13 @@ async def test_plain_json_reply_becomes_a_draft(fake_lm: FakeLM, client: LMClien
 async def test_request_is_a_chat_completion_with_model_messages_and_json_schema(
     fake_lm: FakeLM, client: LMClient
 ) -> None:
-    await client.generate("One line.", title_hint="My film")
+    await client.generate(script_of("One line."), title="My film")
 
     [request] = fake_lm.requests
     assert request.path == "/v1/chat/completions"
     assert request.body["model"] == "fake-model"
-    assert request.message("user") == "One line."
+    assert json.loads(request.message("user")) == {"title": "My film", "scenes": [{"n": 1, "text": "One line."}]}
     assert "JSON" in request.message("system")
-    assert "My film" in request.message("system")
     response_format = request.body["response_format"]
     assert isinstance(response_format, dict)
     assert response_format["type"] == "json_schema"
@@ -110,17 +115,17 @@ async def test_fenced_reply_with_prose_around_is_parsed(fake_lm: FakeLM, client:
     content = f"Sure! Here is your storyboard:\n```json\n{json.dumps(STORYBOARD)}\n```\nEnjoy."
     fake_lm.script([Reply.content(content)])
 
-    assert await client.generate("x") == EXPECTED
+    assert await client.generate(script_of("x")) == EXPECTED
 
 
 async def test_reply_in_a_bare_fence_is_parsed(fake_lm: FakeLM, client: LMClient) -> None:
     fake_lm.script([Reply.content(f"```\n{json.dumps(STORYBOARD, indent=2)}\n```")])
 
-    assert await client.generate("x") == EXPECTED
+    assert await client.generate(script_of("x")) == EXPECTED
 
 
 async def test_default_fake_reply_has_one_scene_per_script_line(client: LMClient) -> None:
-    draft = await client.generate("First line\n\nSecond line\nThird line")
+    draft = await client.generate(script_of("First line\n\nSecond line\nThird line"))
 
     assert [scene.text for scene in draft.scenes] == ["First line", "Second line", "Third line"]
 
@@ -129,7 +134,7 @@ async def test_long_scene_is_clamped_to_thirty_seconds_and_short_to_one(fake_lm:
     scenes = [{"text": "slow", "duration": 150}, {"text": "fast", "duration": 0.2}]
     fake_lm.script([Reply.ok({"title": "t", "scenes": scenes})])
 
-    draft = await client.generate("x")
+    draft = await client.generate(script_of("x"))
 
     assert [scene.duration_s for scene in draft.scenes] == [30.0, 1.0]
 
@@ -138,7 +143,7 @@ async def test_html_characters_in_text_are_kept_raw(fake_lm: FakeLM, client: LMC
     text = "<b>Tom & Jerry</b> &amp; <i>friends</i>"
     fake_lm.script([Reply.ok({"title": "<Show>", "scenes": [{"text": text, "duration": 4}]})])
 
-    draft = await client.generate("x")
+    draft = await client.generate(script_of("x"))
 
     assert draft.scenes[0].text == text
     assert draft.title == "<Show>"
@@ -148,7 +153,7 @@ async def test_blank_scenes_are_dropped(fake_lm: FakeLM, client: LMClient) -> No
     scenes = [{"text": "  ", "duration": 4}, {"text": "kept", "duration": 4}, {"text": "", "duration": 2}]
     fake_lm.script([Reply.ok({"title": "t", "scenes": scenes})])
 
-    draft = await client.generate("x")
+    draft = await client.generate(script_of("x"))
 
     assert [scene.text for scene in draft.scenes] == ["kept"]
 
@@ -157,7 +162,7 @@ async def test_empty_title_falls_back_to_first_scene_text(fake_lm: FakeLM, clien
     first = "A very long opening line that goes on and on well past the sixty character title limit"
     fake_lm.script([Reply.ok({"title": " ", "scenes": [{"text": first, "duration": 4}]})])
 
-    draft = await client.generate("x")
+    draft = await client.generate(script_of("x"))
 
     assert draft.title.startswith("A very long opening line")
     assert len(draft.title) <= 60
@@ -166,7 +171,7 @@ async def test_empty_title_falls_back_to_first_scene_text(fake_lm: FakeLM, clien
 async def test_long_title_is_trimmed_to_two_hundred_characters(fake_lm: FakeLM, client: LMClient) -> None:
     fake_lm.script([Reply.ok({"title": "T" * 500, "scenes": [{"text": "a", "duration": 4}]})])
 
-    draft = await client.generate("x")
+    draft = await client.generate(script_of("x"))
 
     assert draft.title == "T" * 200
 
@@ -194,7 +199,7 @@ async def test_bad_reply_is_rejected_without_retry(fake_lm: FakeLM, client: LMCl
     fake_lm.script([reply])
 
     with pytest.raises(LMError) as caught:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.BAD_REPLY
     assert len(fake_lm.requests) == 1
@@ -205,7 +210,7 @@ async def test_more_scenes_than_the_limit_is_a_bad_reply(fake_lm: FakeLM) -> Non
 
     async with LMClient(make_settings(fake_lm.base_url), max_scenes=3) as client:
         with pytest.raises(LMError) as caught:
-            await client.generate("x")
+            await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.BAD_REPLY
 
@@ -216,14 +221,14 @@ async def test_more_scenes_than_the_limit_is_a_bad_reply(fake_lm: FakeLM) -> Non
 async def test_rate_limited_request_is_retried_then_succeeds(fake_lm: FakeLM, client: LMClient) -> None:
     fake_lm.script([Reply.status(429), Reply.ok(STORYBOARD)])
 
-    assert await client.generate("x") == EXPECTED
+    assert await client.generate(script_of("x")) == EXPECTED
     assert len(fake_lm.requests) == 2
 
 
 async def test_four_server_errors_then_success_uses_five_requests(fake_lm: FakeLM, client: LMClient) -> None:
     fake_lm.script([Reply.status(500), Reply.status(502), Reply.status(503), Reply.status(504)])
 
-    draft = await client.generate("only line")
+    draft = await client.generate(script_of("only line"))
 
     assert draft.scenes[0].text == "only line"
     assert len(fake_lm.requests) == 5
@@ -233,7 +238,7 @@ async def test_server_errors_until_attempts_run_out_raise_server(fake_lm: FakeLM
     fake_lm.script([Reply.status(503)] * 6)
 
     with pytest.raises(LMError) as caught:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.SERVER
     assert caught.value.status == 503
@@ -246,7 +251,7 @@ async def test_rate_limit_until_attempts_run_out_raises_rate_limited(fake_lm: Fa
 
     async with LMClient(make_settings(fake_lm.base_url, lm_max_attempts=3)) as client:
         with pytest.raises(LMError) as caught:
-            await client.generate("x")
+            await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.RATE_LIMITED
     assert caught.value.attempts == 3
@@ -258,7 +263,7 @@ async def test_client_errors_are_rejected_after_one_request(fake_lm: FakeLM, cli
     fake_lm.script([Reply.status(status, body="model 'fake-model' not found")])
 
     with pytest.raises(LMError) as caught:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.REJECTED
     assert caught.value.status == status
@@ -272,7 +277,7 @@ async def test_bad_request_steps_down_through_the_forms_then_is_rejected_never_r
     fake_lm.script([Reply.status(400, body="model 'fake-model' not found")] * 3)
 
     with pytest.raises(LMError) as caught:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.REJECTED
     assert caught.value.status == 400
@@ -286,7 +291,7 @@ async def test_retry_after_longer_than_the_cap_waits_the_cap(fake_lm: FakeLM) ->
 
     started = time.monotonic()
     async with LMClient(settings, sleep=sleep) as client:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert sleep.waits == [pytest.approx(0.3)]
     assert time.monotonic() - started >= 0.3
@@ -297,7 +302,7 @@ async def test_retry_after_under_the_cap_is_honoured_over_shorter_backoff(fake_l
     sleep = RecordingSleep()
 
     async with LMClient(make_settings(fake_lm.base_url, lm_retry_after_cap_s=5), sleep=sleep) as client:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert sleep.waits == [pytest.approx(0.2)]
 
@@ -308,7 +313,7 @@ async def test_retry_after_as_http_date_is_honoured(fake_lm: FakeLM) -> None:
     sleep = RecordingSleep()
 
     async with LMClient(make_settings(fake_lm.base_url, lm_retry_after_cap_s=0.25), sleep=sleep) as client:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert sleep.waits == [pytest.approx(0.25)]
 
@@ -329,7 +334,7 @@ async def test_backoff_waits_grow_and_stay_within_bounds(fake_lm: FakeLM) -> Non
     settings = make_settings(fake_lm.base_url, lm_backoff_min_s=0.01, lm_backoff_max_s=0.04)
 
     async with LMClient(settings, sleep=sleep) as client:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert len(sleep.waits) == 4
     assert all(0.01 <= wait <= 0.04 for wait in sleep.waits)
@@ -342,7 +347,7 @@ async def test_requests_that_hang_past_the_timeout_raise_timeout(fake_lm: FakeLM
 
     async with LMClient(settings) as client:
         with pytest.raises(LMError) as caught:
-            await client.generate("x")
+            await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.TIMEOUT
     assert caught.value.attempts == 2
@@ -353,7 +358,7 @@ async def test_one_timeout_then_success(fake_lm: FakeLM) -> None:
     fake_lm.script([Reply.hang(5), Reply.ok(STORYBOARD)])
 
     async with LMClient(make_settings(fake_lm.base_url, lm_timeout_s=0.1)) as client:
-        assert await client.generate("x") == EXPECTED
+        assert await client.generate(script_of("x")) == EXPECTED
 
     assert len(fake_lm.requests) == 2
 
@@ -361,7 +366,7 @@ async def test_one_timeout_then_success(fake_lm: FakeLM) -> None:
 async def test_connection_refused_raises_connect_after_the_attempts() -> None:
     async with LMClient(make_settings(closed_port_url(), lm_max_attempts=3)) as client:
         with pytest.raises(LMError) as caught:
-            await client.generate("x")
+            await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.CONNECT
     assert caught.value.attempts == 3
@@ -370,7 +375,7 @@ async def test_connection_refused_raises_connect_after_the_attempts() -> None:
 async def test_dropped_connection_is_retried(fake_lm: FakeLM, client: LMClient) -> None:
     fake_lm.script([Reply.drop(), Reply.ok(STORYBOARD)])
 
-    assert await client.generate("x") == EXPECTED
+    assert await client.generate(script_of("x")) == EXPECTED
     assert len(fake_lm.requests) == 2
 
 
@@ -379,7 +384,7 @@ async def test_connections_dropped_every_time_raise_connect(fake_lm: FakeLM) -> 
 
     async with LMClient(make_settings(fake_lm.base_url, lm_max_attempts=2)) as client:
         with pytest.raises(LMError) as caught:
-            await client.generate("x")
+            await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.CONNECT
     assert len(fake_lm.requests) == 2
@@ -395,7 +400,7 @@ async def test_call_that_outlives_the_deadline_raises_deadline(fake_lm: FakeLM) 
     started = time.monotonic()
     async with LMClient(settings) as client:
         with pytest.raises(LMError) as caught:
-            await client.generate("x")
+            await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.DEADLINE
     assert time.monotonic() - started >= 0.3
@@ -408,7 +413,7 @@ async def test_retry_wait_that_would_pass_the_deadline_is_not_started(fake_lm: F
 
     async with LMClient(settings, sleep=sleep) as client:
         with pytest.raises(LMError) as caught:
-            await client.generate("x")
+            await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.DEADLINE
     assert caught.value.attempts == 1
@@ -424,11 +429,11 @@ async def test_rejected_json_schema_steps_down_and_is_remembered() -> None:
         FakeLM(unsupported_forms={"json_schema"}) as fake,
         LMClient(make_settings(fake.base_url)) as client,
     ):
-        await client.generate("first")
+        await client.generate(script_of("first"))
         assert fake.response_format_types == ["json_schema", "json_object"]
         assert client.output_form is OutputForm.JSON_OBJECT
 
-        await client.generate("second")
+        await client.generate(script_of("second"))
 
     assert fake.response_format_types == ["json_schema", "json_object", "json_object"]
     assert fake.requests[1].body["response_format"]["schema"]["required"] == ["title", "scenes"]
@@ -441,8 +446,8 @@ async def test_accepted_form_is_remembered_even_when_the_reply_is_bad() -> None:
     ):
         fake.script([Reply.garbage()])
         with pytest.raises(LMError):
-            await client.generate("first")
-        await client.generate("second")
+            await client.generate(script_of("first"))
+        await client.generate(script_of("second"))
 
     assert fake.response_format_types == ["json_schema", "json_object", "json_object"]
 
@@ -452,8 +457,8 @@ async def test_server_without_structured_output_ends_at_plain_prompt() -> None:
         FakeLM(unsupported_forms={"json_schema", "json_object"}) as fake,
         LMClient(make_settings(fake.base_url)) as client,
     ):
-        first = await client.generate("a line")
-        await client.generate("another line")
+        first = await client.generate(script_of("a line"))
+        await client.generate(script_of("another line"))
 
     assert first.scenes[0].text == "a line"
     assert fake.response_format_types == ["json_schema", "json_object", None, None]
@@ -472,7 +477,7 @@ async def test_server_without_structured_output_ends_at_plain_prompt() -> None:
 async def test_form_rejections_step_down(fake_lm: FakeLM, client: LMClient, rejection: Reply) -> None:
     fake_lm.script([rejection])
 
-    await client.generate("x")
+    await client.generate(script_of("x"))
 
     assert fake_lm.response_format_types == ["json_schema", "json_object"]
 
@@ -481,7 +486,7 @@ async def test_step_down_does_not_count_as_an_attempt(fake_lm: FakeLM) -> None:
     fake_lm.script([Reply.reject_response_format(), Reply.status(503), Reply.ok(STORYBOARD)])
 
     async with LMClient(make_settings(fake_lm.base_url, lm_max_attempts=2)) as client:
-        assert await client.generate("x") == EXPECTED
+        assert await client.generate(script_of("x")) == EXPECTED
 
     assert fake_lm.response_format_types == ["json_schema", "json_object", "json_object"]
 
@@ -489,7 +494,7 @@ async def test_step_down_does_not_count_as_an_attempt(fake_lm: FakeLM) -> None:
 async def test_plain_server_error_does_not_step_down(fake_lm: FakeLM, client: LMClient) -> None:
     fake_lm.script([Reply.status(500, body="out of memory"), Reply.ok(STORYBOARD)])
 
-    await client.generate("x")
+    await client.generate(script_of("x"))
 
     assert fake_lm.response_format_types == ["json_schema", "json_schema"]
 
@@ -498,7 +503,7 @@ async def test_request_refused_in_every_form_is_rejected_and_not_remembered(fake
     fake_lm.script([Reply.status(422)] * 3)
 
     with pytest.raises(LMError) as caught:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.REJECTED
     assert fake_lm.response_format_types == ["json_schema", "json_object", None]
@@ -510,13 +515,13 @@ async def test_request_refused_in_every_form_is_rejected_and_not_remembered(fake
 
 async def test_authorization_header_is_sent_when_a_key_is_set(fake_lm: FakeLM) -> None:
     async with LMClient(make_settings(fake_lm.base_url, lm_api_key=API_KEY)) as client:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert fake_lm.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
 
 
 async def test_no_authorization_header_without_a_key(fake_lm: FakeLM, client: LMClient) -> None:
-    await client.generate("x")
+    await client.generate(script_of("x"))
 
     assert "authorization" not in fake_lm.requests[0].headers
 
@@ -536,9 +541,9 @@ async def test_api_key_appears_in_no_log_record_error_or_repr(
     )
 
     async with LMClient(make_settings(fake_lm.base_url, lm_api_key=API_KEY)) as client:
-        await client.generate("x")
+        await client.generate(script_of("x"))
         with pytest.raises(LMError) as caught:
-            await client.generate("x")
+            await client.generate(script_of("x"))
         client_repr = repr(client)
 
     assert caught.value.kind is LMErrorKind.REJECTED
@@ -562,10 +567,12 @@ async def test_improve_sends_the_current_storyboard_and_the_feedback(fake_lm: Fa
     draft = await client.improve(storyboard, rating=2, comment="Too fast, slow it down")
 
     [request] = fake_lm.requests
-    user = request.message("user")
-    assert storyboard.to_json() in user
-    assert "Rating: 2/5" in user
-    assert "Too fast, slow it down" in user
+    sent = json.loads(request.message("user"))
+    assert sent["scenes"] == [
+        {"n": 1, "text": "Open on the sea.", "duration": 3.0, "visual": ""},
+        {"n": 2, "text": "A boat appears.", "duration": 3.0, "visual": ""},
+    ]
+    assert (sent["rating"], sent["note"]) == (2, "Too fast, slow it down")
     assert "revise" in request.message("system")
     assert [scene.text for scene in draft.scenes] == ["Open on the sea.", "A boat appears."]
     assert all(new.duration_s > old.duration for new, old in zip(draft.scenes, storyboard.scenes, strict=True))
@@ -576,9 +583,8 @@ async def test_improve_without_comment_says_so(fake_lm: FakeLM, client: LMClient
 
     await client.improve(storyboard, rating=1, comment=None)
 
-    user = fake_lm.requests[0].message("user")
-    assert "Rating: 1/5" in user
-    assert "No comment" in user
+    sent = json.loads(fake_lm.requests[0].message("user"))
+    assert (sent["rating"], sent["note"]) == (1, "")
 
 
 # --- construction ----------------------------------------------------------------------------------------------
@@ -608,7 +614,7 @@ async def test_replies_built_to_backtrack_parse_at_once(fake_lm: FakeLM, client:
 
     try:
         async with asyncio.timeout(5):  # the regex this replaced took 25 s on the first of these
-            draft: LMDraft | LMError = await client.generate("x")
+            draft: LMDraft | LMError = await client.generate(script_of("x"))
     except LMError as exc:
         draft = exc
 
@@ -621,7 +627,7 @@ async def test_json_nested_five_thousand_deep_is_a_bad_reply_not_a_recursion_err
     fake_lm.script([Reply.content("[" * 5000 + "]" * 5000)])
 
     with pytest.raises(LMError) as caught:
-        await client.generate("x")
+        await client.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.BAD_REPLY  # the pipeline falls back to the local generator
 
@@ -631,7 +637,7 @@ async def test_an_answer_over_the_size_limit_is_not_read(fake_lm: FakeLM) -> Non
 
     async with LMClient(make_settings(fake_lm.base_url, lm_max_reply_bytes=100_000)) as limited:
         with pytest.raises(LMError, match="over 100000") as caught:
-            await limited.generate("x")
+            await limited.generate(script_of("x"))
 
     assert caught.value.kind is LMErrorKind.BAD_REPLY and len(fake_lm.requests) == 1
 
@@ -639,6 +645,6 @@ async def test_an_answer_over_the_size_limit_is_not_read(fake_lm: FakeLM) -> Non
 async def test_each_request_caps_the_reply_with_max_tokens(fake_lm: FakeLM, client: LMClient) -> None:
     fake_lm.script([Reply.ok(STORYBOARD)])
 
-    await client.generate("x")
+    await client.generate(script_of("x"))
 
     assert fake_lm.requests[0].body["max_tokens"] == 8192

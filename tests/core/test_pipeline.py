@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 import socket
 
 from core.errors import LMErrorKind
+from core.generator import generate_local
 from core.lm import LMClient
 from core.pipeline import Pipeline
 from core.settings import LMSettings
-from core.storyboard import generate_local
 from tests.fakes.fake_lm import FakeLM, Reply
 
 FAST = {"lm_backoff_min_s": 0.01, "lm_backoff_max_s": 0.02, "lm_timeout_s": 1.0, "lm_connect_timeout_s": 0.5}
@@ -67,5 +68,7 @@ async def test_improvement_by_the_lm_sends_the_storyboard_and_the_note(fake_lm: 
         result = await Pipeline(lm).improve(board, rating=2, comment="slower please")
 
     assert result.storyboard.generation_method == "lm"
-    sent = str(fake_lm.requests[0].body)
-    assert "slower please" in sent and "scene_1" in sent
+    sent = json.loads(fake_lm.requests[0].message("user"))
+    assert sent["note"] == "slower please"
+    assert [scene["text"] for scene in sent["scenes"]] == ["one", "two"]
+    assert result.revision is not None and [c.scene for c in result.revision.changes] == [1, 2]

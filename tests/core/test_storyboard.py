@@ -5,14 +5,9 @@ import json
 import pytest
 
 from core.errors import RejectReason, ScriptRejectedError
+from core.generator import generate_local
 from core.scripts import clean_script, decode_script
-from core.storyboard import (
-    FRAME_CHARS,
-    generate_local,
-    improve_heuristic,
-    parse_storyboard,
-    split_frames,
-)
+from core.storyboard import FRAME_CHARS, SceneDraft, assemble, parse_storyboard, split_frames
 
 
 def test_one_scene_per_non_empty_line_with_cumulative_start_times() -> None:
@@ -82,24 +77,6 @@ def test_document_has_the_contract_shape() -> None:
     assert "visual" not in document["scenes"][0]["frames"][0]
 
 
-@pytest.mark.parametrize(
-    ("rating", "expected"),
-    [(1, [3.6, 7.2, 8.0]), (2, [3.6, 7.2, 8.0]), (3, [3.0, 6.0, 7.0]), (5, [3.0, 5.4, 6.3])],
-)
-def test_heuristic_improvement_slows_down_low_ratings_and_tightens_high_ones(
-    rating: int, expected: list[float]
-) -> None:
-    from core.storyboard import SceneDraft, assemble
-
-    board = assemble("T", "local", [SceneDraft(text=t, duration_s=d) for t, d in [("a", 3.0), ("b", 6.0), ("c", 7.0)]])
-    improved = improve_heuristic(board, rating)
-
-    assert [scene.duration for scene in improved.scenes] == expected
-    assert improved.generation_method == "local_heuristic"
-    assert improved.total_duration == round(sum(expected), 1)
-    assert improved.scenes[2].start_time == round(expected[0] + expected[1], 1)
-
-
 def test_clean_script_rejects_empty_whitespace_and_invisible_only() -> None:
     for text in ["", "   ", "\n\n\t\n", "\ufeff", "\u200b\u200b\n\u200e\u202e"]:
         with pytest.raises(ScriptRejectedError, match="empty"):
@@ -141,20 +118,6 @@ def test_decode_script_refuses_binary_latin1_and_bomless_utf16(data: bytes) -> N
         decode_script(data)
 
 
-@pytest.mark.parametrize(
-    ("rating", "comment", "direction"),
-    [
-        (1, "Make it faster please", -1),
-        (2, "it drags, too slow", -1),
-        (5, "feels rushed", 1),
-        (1, None, 1),
-        (2, "more close-ups", 1),  # says nothing of pacing: the rating decides
-        (3, "faster and slower", 0),
-    ],
-)
-def test_heuristic_improvement_follows_a_note_about_pacing(rating: int, comment: str | None, direction: int) -> None:
-    board = generate_local("x" * 60 + "\n" + "y" * 75)  # 4 s and 5 s scenes
-    improved = improve_heuristic(board, rating, comment)
-
-    change = improved.total_duration - board.total_duration
-    assert (change > 0) - (change < 0) == direction
+def test_frames_a_source_gives_are_kept_and_each_cut_to_frame_size() -> None:
+    board = assemble("T", "local", [SceneDraft(text="ignored", frames=("MARY: Hi.", "x" * 150), duration_s=3)])
+    assert [frame.text for frame in board.scenes[0].frames] == ["MARY: Hi.", "x" * 100, "x" * 50]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ from aiohttp import web
 
 ReplyKind = Literal["ok", "content", "status", "raw", "hang", "drop"]
 JSON = dict[str, object]
-
-_RATING = re.compile(r"Rating:\s*(\d)")
 
 
 @dataclass(frozen=True)
@@ -99,6 +96,18 @@ class RecordedRequest:
     def response_format_type(self) -> str | None:
         response_format = self.body.get("response_format")
         return str(response_format.get("type")) if isinstance(response_format, dict) else None
+
+    def document(self) -> dict[str, object] | None:
+        """The JSON document of numbered scenes the request carries (its first user message), if any."""
+        messages = self.body.get("messages")
+        for message in messages if isinstance(messages, list) else []:
+            if isinstance(message, dict) and message.get("role") == "user":
+                try:
+                    document = json.loads(str(message.get("content", "")))
+                except ValueError:
+                    return None
+                return document if isinstance(document, dict) and isinstance(document.get("scenes"), list) else None
+        return None
 
     def message(self, role: str) -> str:
         """The content of the last message with ``role`` ("" when there is none)."""
@@ -217,38 +226,35 @@ def _completion(recorded: RecordedRequest, content: str) -> web.Response:
 
 
 def default_storyboard(recorded: RecordedRequest) -> JSON:
-    """What a well-behaved model would answer: an improved copy for an improvement request, else one scene per
-    non-empty line of the user's message."""
-    user = recorded.message("user")
-    return _improved(user) or _from_lines(user)
+    """What a well-behaved model would answer to bhiv-bot's request (a JSON document of numbered scenes): one
+    scene for each, with a visual note; for an improvement (a document with a rating), the same scenes, slower
+    for a low rating. A user message that is not such a document gets one scene per non-empty line."""
+    document = recorded.document()
+    if document is None:
+        return _from_lines(recorded.message("user"))
+    scenes = [scene for scene in document.get("scenes") or [] if isinstance(scene, dict)]
+    if "rating" in document:
+        factor = 1.25 if int(document.get("rating") or 3) <= 2 else 1.0
+        replies = [
+            {
+                "text": str(scene.get("text", "")),
+                "duration": round(min(8.0, float(scene.get("duration", 4.0)) * factor), 1),
+                "visual": "Revised shot",
+            }
+            for scene in scenes
+        ]
+        return {"title": str(document.get("title", "")), "scenes": replies}
+    texts = [str(scene.get("text", "")) for scene in scenes]
+    return {"title": str(document.get("title") or (texts[0][:60] if texts else "")), "scenes": _scenes(texts)}
 
 
 def _from_lines(script: str) -> JSON:
     lines = [line.strip() for line in script.splitlines() if line.strip()]
-    scenes = [
-        {"text": line, "duration": round(min(8.0, max(2.0, len(line) / 12)), 1), "visual": f"Shot {number}"}
-        for number, line in enumerate(lines, start=1)
-    ]
-    return {"title": lines[0][:60] if lines else "", "scenes": scenes}
+    return {"title": lines[0][:60] if lines else "", "scenes": _scenes(lines)}
 
 
-def _improved(user: str) -> JSON | None:
-    """For a message that opens with a storyboard document: the same scenes, slower for a low rating."""
-    try:
-        document, _end = json.JSONDecoder().raw_decode(user.lstrip())
-    except ValueError:
-        return None
-    if not isinstance(document, dict) or not isinstance(document.get("scenes"), list):
-        return None
-    rating = _RATING.search(user)
-    factor = 1.25 if rating and int(rating.group(1)) <= 2 else 1.0
-    scenes = [
-        {
-            "text": "".join(str(frame.get("text", "")) for frame in scene.get("frames", [])),
-            "duration": round(min(8.0, float(scene.get("duration", 4.0)) * factor), 1),
-            "visual": "Revised shot",
-        }
-        for scene in document["scenes"]
-        if isinstance(scene, dict)
+def _scenes(texts: list[str]) -> list[JSON]:
+    return [
+        {"text": text, "duration": round(min(8.0, max(2.0, len(text) / 12)), 1), "visual": f"Shot {number}"}
+        for number, text in enumerate(texts, start=1)
     ]
-    return {"title": str(document.get("title", "")), "scenes": scenes}

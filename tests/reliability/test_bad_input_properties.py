@@ -16,8 +16,9 @@ from bot.keyboards import MAX_CALLBACK_BYTES, MAX_ID, build_rating_keyboard, par
 from bot.render import render_ack, render_failed, render_result, render_status
 from bot.texts import failure_text, rejection_text
 from core.errors import RejectReason, ScriptRejectedError
+from core.generator import generate_local
 from core.scripts import clean_script, decode_script
-from core.storyboard import generate_local, parse_storyboard
+from core.storyboard import parse_storyboard
 from core.types import FailureCode, JobKind
 from tests.fakes.records import make_job, make_version
 
