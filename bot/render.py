@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 from bot.i18n import ENGLISH, N_, Texts
 from bot.texts import failure_text
 from core.feedback import MAX_COMMENT_CHARS, Stats
-from core.storyboard import IMPROVED_MAX_SCENE_S, TIGHTENED_MIN_SCENE_S, Storyboard
+from core.improve import LONGEST_SCENE_S, SHORTEST_SCENE_S
+from core.revision import Limit, Revision, parse_revision
+from core.storyboard import Storyboard
 from core.types import POSITION_CAP, JobKind, JobRecord, JobStatus, JobSummary, VersionRecord
 
 if TYPE_CHECKING:
@@ -46,10 +48,10 @@ METHOD_NAMES = {
     "lm": N_("the language model"),
     "local": N_("the built-in generator"),
     "local_fallback": N_("the built-in generator (the language model was unavailable)"),
-    "local_heuristic": N_(
-        "the built-in improver, which can change only the pacing, within {min_s} to {max_s} s a scene"
-    ),
+    "local_heuristic": N_("the built-in improver"),
 }
+CHANGES_SHOWN = 6  # a revision names this many changes, then counts the rest
+NOT_DONE_SHOWN = 3
 
 _TAG = re.compile(r"<[^>]+>")
 
@@ -120,18 +122,6 @@ def render_failed(job: JobRecord, *, t: Texts = ENGLISH) -> str:
     return t("❌ Job <code>{job_id}</code> failed. {reason}", job_id=job.id, reason=esc(failure_text(job, t=t)))
 
 
-def render_jobs(jobs: Iterable[JobRecord], *, t: Texts = ENGLISH) -> str:
-    improvement = " · " + t("improvement")
-    lines = [
-        f"<code>{job.id}</code> · {job.created_at:%m-%d %H:%M}"
-        f"{improvement if job.kind == JobKind.IMPROVE else ''} · {t(STATUS_LINES[job.status])}"
-        for job in jobs
-    ]
-    if not lines:
-        return t("No jobs yet. Send me a script: one line per scene.")
-    return t("Your recent jobs:") + "\n" + "\n".join(_fit(lines, PREVIEW_BUDGET))
-
-
 def render_result(
     job: JobRecord, version: VersionRecord, storyboard: Storyboard, *, budget: int | None = None, t: Texts = ENGLISH
 ) -> str:
@@ -140,11 +130,8 @@ def render_result(
     budget = PREVIEW_BUDGET if budget is None else budget
     scenes = t.plural("{n} scene", "{n} scenes", storyboard.scene_count)
     method = METHOD_NAMES.get(storyboard.generation_method)
-    made_by = (
-        t(method, min_s=format(TIGHTENED_MIN_SCENE_S, "g"), max_s=format(IMPROVED_MAX_SCENE_S, "g"))
-        if method
-        else esc(storyboard.generation_method)
-    )
+    made_by = t(method) if method else esc(storyboard.generation_method)
+    revision = parse_revision(version.revision)
     header = (
         f"<b>{esc(shorten(storyboard.title, 200))}</b>\n"
         + t(
@@ -157,6 +144,7 @@ def render_result(
         + "\n"
         + t("Made by {method}.", method=made_by)
         + "\n"
+        + (render_revision(revision, storyboard, t=t) + "\n" if revision is not None else "")
     )
     scene_lines = [
         f"{n}. <i>"
@@ -177,6 +165,71 @@ def render_result(
         if not shown or visible_length(text) <= budget:
             return text
         shown.pop()  # the tail took the room of the last scene
+
+
+def render_revision(revision: Revision, storyboard: Storyboard, *, t: Texts = ENGLISH) -> str:
+    """What an improvement changed, what of the note it did not do and why: never "improved" over a copy."""
+    lines = []
+    if revision.unchanged:
+        lines.append(t("⚠️ Nothing changed: this version is the same as the one you rated."))
+    else:
+        changes = _change_items(revision, t)
+        shown = changes[:CHANGES_SHOWN]
+        more = len(changes) - len(shown)
+        if more:
+            shown.append(t.plural("{n} more change", "{n} more changes", more))
+        lines.append(t("✏️ What changed: {changes}.", changes="; ".join(shown)))
+    if revision.not_followed:
+        parts = "; ".join(f"“{esc(shorten(part, 80))}”" for part in revision.not_followed[:NOT_DONE_SHOWN])
+        lines.append(t("Not done: {parts}.", parts=parts))
+    lines.extend(_limit_line(limit, storyboard, t) for limit in revision.limits)
+    if storyboard.generation_method == "local_heuristic" and (revision.unchanged or revision.not_followed):
+        lines.append(
+            t(
+                "Without a language model I can change the timing (“faster”, “scene 3 longer”, “make it 30 "
+                "seconds”) and a scene's picture (“scene 2: a close-up of the cup”)."
+            )
+        )
+    return "\n".join(lines)
+
+
+def _change_items(revision: Revision, t: Texts) -> list[str]:
+    items = []
+    if revision.total_before != revision.total_after:
+        items.append(
+            t(
+                "{before} → {after} s in all",
+                before=format(revision.total_before, "g"),
+                after=format(revision.total_after, "g"),
+            )
+        )
+    for change in revision.changes:
+        if change.duration_changed:
+            items.append(
+                t(
+                    "scene {n}: {before} → {after} s",
+                    n=change.scene,
+                    before=format(change.duration_before, "g"),
+                    after=format(change.duration_after, "g"),
+                )
+            )
+        if change.visual_changed:
+            items.append(t("scene {n}: a new picture note", n=change.scene))
+        if change.text_changed:
+            items.append(t("scene {n}: new words", n=change.scene))
+    return items
+
+
+def _limit_line(limit: Limit, storyboard: Storyboard, t: Texts) -> str:
+    if limit is Limit.SHORTEST:
+        return t("The scenes are as short as a scene can be ({seconds} s).", seconds=format(SHORTEST_SCENE_S, "g"))
+    if limit is Limit.LONGEST:
+        return t("The scenes are as long as a scene can be ({seconds} s).", seconds=format(LONGEST_SCENE_S, "g"))
+    if limit is Limit.TARGET:
+        return t("The length you asked for is more than these scenes can stretch or shrink to.")
+    return t.plural(
+        "This storyboard has only {n} scene.", "This storyboard has only {n} scenes.", storyboard.scene_count
+    )
 
 
 def render_prompt(*, t: Texts = ENGLISH) -> str:
@@ -273,7 +326,7 @@ def render_versions(history: ScriptHistory, t: Texts) -> str:
         return t(
             "The script of job <code>{job_id}</code> has no storyboard yet: {status}.",
             job_id=job.id,
-            status=status_line(job).lower(),
+            status=status_line(job, t=t).lower(),
         )
     newest = history.versions[-1]
     header = t("<b>{title}</b>\nVersions of this script:", title=esc(shorten(newest.title, 200)))

@@ -101,14 +101,14 @@ class TelegramSender:
                 **video_upload(video),
                 caption=render_result(job, version, storyboard, budget=CAPTION_BUDGET, t=t),
                 parse_mode=ParseMode.HTML,
-                reply_markup=build_rating_keyboard(version.id),
+                reply_markup=build_rating_keyboard(version.id, t=t),
             )
             return sent.message_id
         sent = await self.bot.send_message(
             notification.chat_id,
             render_result(job, version, storyboard, t=t),
             parse_mode=ParseMode.HTML,
-            reply_markup=build_rating_keyboard(version.id),
+            reply_markup=build_rating_keyboard(version.id, t=t),
             link_preview_options=NO_PREVIEW,
         )
         return sent.message_id

@@ -49,8 +49,8 @@ def rejection_text(exc: ScriptRejectedError, *, t: Texts = ENGLISH) -> str:
         )
     if reason == RejectReason.TOO_MANY_SCENES:
         return t.plural(
-            "The script has {n} non-empty line; a storyboard holds at most {limit} scenes. Please split it.",
-            "The script has {n} non-empty lines; a storyboard holds at most {limit} scenes. Please split it.",
+            "The script makes {n} scene; a storyboard holds at most {limit}. Please split it.",
+            "The script makes {n} scenes; a storyboard holds at most {limit}. Please split it.",
             size,
             limit=limit,
         )

@@ -39,7 +39,8 @@ COMMANDS = build_commands()
 
 HELP = N_(
     "<b>Send me a short video script</b> as a message, or as a .txt, .md or .fountain file (up to {max_size}). "
-    "Each non-empty line becomes a scene.\n\n"
+    "Each non-empty line becomes a scene; in a .fountain screenplay, each scene heading starts one, with its "
+    "action and dialogue as its frames.\n\n"
     "I answer at once with a job id, and send the storyboard when it's ready: its video with a summary and "
     "rating buttons, and the JSON file. Rate it 1 or 2 and tell me what should change, and I'll make an "
     "improved version.\n\n"

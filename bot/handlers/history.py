@@ -97,17 +97,17 @@ async def _send_version(message: Message, context: BotContext, t: Texts, history
     assert version is not None
     made_by, video = await context.services.queries.result_of(version)
     storyboard = parse_storyboard(version.storyboard_json)
-    keyboard = build_rating_keyboard(version.id)
+    keyboard = build_rating_keyboard(version.id, t=t)
     if video is not None and video.data:
         await message.reply_video(
             **video_upload(video),
-            caption=render_result(made_by, version, storyboard, budget=CAPTION_BUDGET),
+            caption=render_result(made_by, version, storyboard, budget=CAPTION_BUDGET, t=t),
             parse_mode=ParseMode.HTML,
             reply_markup=keyboard,
         )
     else:
         await message.reply_text(
-            render_result(made_by, version, storyboard),
+            render_result(made_by, version, storyboard, t=t),
             parse_mode=ParseMode.HTML,
             reply_markup=keyboard,
             link_preview_options=NO_PREVIEW,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,14 +21,16 @@ from bot.render import (
     MAX_MESSAGE,
     render_ack,
     render_failed,
-    render_jobs,
+    render_job_list,
     render_prompt,
     render_result,
     render_status,
     visible_length,
 )
 from bot.texts import minutes
-from core.storyboard import SceneDraft, assemble, improve_heuristic
+from core.improve import improve
+from core.storyboard import SceneDraft, assemble
+from core.types import JobSummary
 from tests.fakes.records import make_job, make_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,11 +196,15 @@ def test_a_long_result_fits_a_caption_and_a_message_in_every_language(locale: st
     t = texts_for(locale)
     drafts = [SceneDraft(text="सीन " * 60, duration_s=3) for _ in range(120)]
     board = assemble("Заголовок " * 40, "lm", drafts)
-    if method == "local_heuristic":
-        board = improve_heuristic(board, rating=2, comment="faster")
+    revision = None
+    if method == "local_heuristic":  # the longest account of a revision: every scene changed, parts not done
+        note = "faster, scene 200 longer, " + ", ".join(["добавь музыку и логотип в конце " * 3] * 4)
+        board, revision = improve(board, 2, note)
     else:
         board = assemble("Заголовок " * 40, method, drafts)
     job, version = make_job(status="done", kind="improve"), make_version(board.to_json())
+    if revision is not None:
+        version = replace(version, revision=revision.to_json())
 
     caption = render_result(job, version, board, budget=CAPTION_BUDGET, t=t)
     text = render_result(job, version, board, t=t)
@@ -218,7 +225,8 @@ def test_acks_statuses_and_prompts_are_in_the_locale_and_keep_the_id_in_code(loc
             assert "<code>k7m2q9xw4t</code>" in text and visible_length(text) <= MAX_MESSAGE
     failed = render_failed(make_job(status="failed", error="worker_crashes"), t=t)
     assert t("This script stopped the worker several times, so it was set aside.") in failed
-    assert visible_length(render_jobs([make_job()] * 200, t=t)) <= MAX_MESSAGE
+    summaries = [JobSummary(make_job(), "Т" * 200, "", 1)] * 200
+    assert visible_length(render_job_list(summaries, t)) <= MAX_MESSAGE
     assert visible_length(render_prompt(t=t)) <= MAX_MESSAGE
     if locale == "ru":
         assert render_ack(make_job(), 3, t=t).startswith("🎬 Сценарий получен. Задание <code>k7m2q9xw4t</code>")

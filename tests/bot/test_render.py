@@ -4,18 +4,21 @@ from dataclasses import replace
 
 import pytest
 
+from bot.i18n import ENGLISH
 from bot.render import (
     MAX_MESSAGE,
     render_ack,
     render_failed,
-    render_jobs,
+    render_job_list,
     render_result,
     render_stats,
     render_status,
     visible_length,
 )
 from core.feedback import Stats
-from core.storyboard import SceneDraft, assemble, generate_local, improve_heuristic
+from core.generator import generate_local
+from core.storyboard import SceneDraft, assemble
+from core.types import JobSummary
 from tests.fakes.records import make_job, make_version
 
 
@@ -67,9 +70,9 @@ def test_visible_length_counts_utf16_units_after_entities() -> None:
 
 
 def test_jobs_list_fits_and_says_when_empty() -> None:
-    assert "No jobs yet" in render_jobs([])
-    jobs = [replace(make_job(), id=f"{i:010d}") for i in range(500)]
-    assert visible_length(render_jobs(jobs)) <= MAX_MESSAGE
+    assert "No jobs yet" in render_job_list([], ENGLISH)
+    jobs = [JobSummary(replace(make_job(), id=f"{i:010d}"), "T" * 200, "", 1) for i in range(500)]
+    assert visible_length(render_job_list(jobs, ENGLISH)) <= MAX_MESSAGE
 
 
 def test_stats_show_distribution_average_and_percentiles() -> None:
@@ -79,16 +82,6 @@ def test_stats_show_distribution_average_and_percentiles() -> None:
     assert "1★ 1" in text and "5★ 3" in text
     assert "75%" in text and "fallbacks: 1" in text
     assert "median 120 ms, p95 900 ms" in text
-
-
-def test_a_version_by_the_built_in_improver_says_how_far_it_can_go() -> None:
-    board = improve_heuristic(generate_local("A short line\nAnother"), rating=2, comment="faster")
-
-    text = render_result(make_job(status="done", kind="improve"), make_version(board.to_json()), board)
-
-    # the scenes are at 3 s already: "faster" changed nothing, and the user is told why
-    assert [scene.duration for scene in board.scenes] == [3.0, 3.0]
-    assert "can change only the pacing, within 3 to 8 s a scene" in text
 
 
 def test_a_position_past_the_count_says_so_instead_of_a_number() -> None:

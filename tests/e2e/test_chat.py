@@ -248,7 +248,7 @@ async def test_a_one_line_note_typed_without_replying_answers_the_open_question(
         improved = await lee.chat.wait_for(lambda m: is_result(m) and m.message_id != result.message_id, timeout_s=10)
         second = await storyboard_for(lee, "A brand new script\nwith two lines")  # multi-line: a script
 
-    assert "version 2" in (improved.body or "") and "pacing" in (improved.body or "")
+    assert "version 2" in (improved.body or "") and "What changed" in (improved.body or "")
     assert "version 1" in (second.body or "")
     assert await count_rows(config.database_url, "jobs") == 3
     assert emulator.errors((400, 499)) == []

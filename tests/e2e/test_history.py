@@ -49,7 +49,8 @@ async def _improved(user: EmulatedUser, result: ChatMessage, note: str = "Slower
 async def test_jobs_names_each_script_by_its_title_or_first_line_escaped(
     emulator: BotAPIEmulator, run_bot: RunBot, config: BotConfig, fake_lm: FakeLM
 ) -> None:
-    story = {"title": "The <Kettle> & the Cat", "scenes": [{"text": "A kettle whistles.", "duration": 4}]}
+    scenes = [{"text": line, "duration": 4} for line in SCRIPT.splitlines()]
+    story = {"title": "The <Kettle> & the Cat", "scenes": scenes}
     fake_lm.script([Reply.content(json.dumps(story))])
     config.lm_base_url = fake_lm.base_url
     user = emulator.user(3001, "Jo")
