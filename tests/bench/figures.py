@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tests.bench import core_figures, process_figures, render_figures, scale_figures, telegram_figures
+from tests.bench import core_figures, lm_figures, process_figures, render_figures, scale_figures, telegram_figures
 from tests.bench.harness import Bench
 from tests.bench.report import Figure
 
@@ -24,4 +24,5 @@ FIGURES: dict[str, Measure] = {
     "startup": process_figures.startup,
     "workers": scale_figures.workers,
     "render": render_figures.render,
+    "anchoring": lm_figures.anchoring,
 }
