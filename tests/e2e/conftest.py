@@ -130,3 +130,16 @@ async def storyboard_for(user: EmulatedUser, script: str) -> ChatMessage:
     mark = user.chat.mark()
     await user.send_text(script)
     return await user.chat.wait_for(is_result, timeout_s=10, after=mark)
+
+
+def has_ratings(message: ChatMessage) -> bool:
+    """A result in any language: the message with the five rating buttons."""
+    return len(message.callback_data) >= 5
+
+
+async def improved_by_note(user: EmulatedUser, result: ChatMessage, note: str) -> ChatMessage:
+    """Rate ``result`` 1 star and answer "what should change?" with ``note``: the improved result."""
+    await (await user.press(result.message_id, result.callback_data[0]))
+    prompt = await user.chat.wait_for(lambda m: m.force_reply and m.message_id > result.message_id)
+    await user.reply(prompt.message_id, note)
+    return await user.chat.wait_for(lambda m: has_ratings(m) and m.message_id > prompt.message_id, timeout_s=10)

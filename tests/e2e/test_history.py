@@ -14,7 +14,16 @@ from bot.emulator.model import ChatMessage
 from bot.emulator.users import EmulatedUser
 from storage.db import open_database
 from storage.tables import feedback, inbox, jobs, outbox, prompts, scripts, users, versions
-from tests.e2e.conftest import BotConfig, RunBot, is_ack, is_document, is_result, job_id_of, storyboard_for
+from tests.e2e.conftest import (
+    BotConfig,
+    RunBot,
+    improved_by_note,
+    is_ack,
+    is_document,
+    is_result,
+    job_id_of,
+    storyboard_for,
+)
 from tests.fakes.fake_lm import FakeLM, Reply
 
 pytestmark = pytest.mark.slow
@@ -34,11 +43,8 @@ async def _answer(user: EmulatedUser, command: str) -> str:
 
 
 async def _improved(user: EmulatedUser, result: ChatMessage, note: str = "Slower please") -> ChatMessage:
-    """Rate ``result`` 1 and answer the question: the improved result."""
-    await (await user.press(result.message_id, result.callback_data[0]))
-    prompt = await user.chat.wait_for(lambda m: m.force_reply and m.message_id > result.message_id)
-    await user.reply(prompt.message_id, note)
-    improved = await user.chat.wait_for(lambda m: is_result(m) and m.message_id > prompt.message_id, timeout_s=10)
+    """Rate ``result`` 1 and answer the question: the improved result, once its JSON file is in too."""
+    improved = await improved_by_note(user, result, note)
     await user.chat.wait_for(lambda m: is_document(m) and m.message_id > improved.message_id)
     return improved
 

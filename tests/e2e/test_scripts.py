@@ -8,9 +8,8 @@ import json
 import pytest
 
 from bot.emulator import BotAPIEmulator
-from bot.emulator.model import ChatMessage
 from bot.emulator.users import EmulatedUser
-from tests.e2e.conftest import BotConfig, RunBot, is_document, is_result, storyboard_for
+from tests.e2e.conftest import BotConfig, RunBot, has_ratings, improved_by_note, is_document, is_result, storyboard_for
 from tests.fakes.fake_lm import FakeLM
 
 pytestmark = pytest.mark.slow
@@ -53,18 +52,6 @@ async def storyboard_of(emulator: BotAPIEmulator, user: EmulatedUser, after: int
 
 def frames(board: dict[str, object]) -> list[list[str]]:
     return [[frame["text"] for frame in scene["frames"]] for scene in board["scenes"]]  # type: ignore[index,union-attr]
-
-
-async def improve(user: EmulatedUser, result: ChatMessage, note: str) -> ChatMessage:
-    await (await user.press(result.message_id, result.callback_data[0]))  # 1 star
-    prompt = await user.chat.wait_for(lambda m: m.force_reply and m.message_id > result.message_id)
-    await user.reply(prompt.message_id, note)
-    return await user.chat.wait_for(lambda m: has_ratings(m) and m.message_id > prompt.message_id, timeout_s=10)
-
-
-def has_ratings(message: ChatMessage) -> bool:
-    """A result in any language: the message with the five rating buttons."""
-    return len(message.callback_data) >= 5
 
 
 async def test_a_fountain_screenplay_becomes_one_scene_per_heading(emulator: BotAPIEmulator, run_bot: RunBot) -> None:
@@ -112,7 +99,7 @@ async def test_a_note_about_timing_is_followed_without_an_lm(
     lee = emulator.user(4003, "Lee")
     async with run_bot():
         first = await storyboard_for(lee, PLAIN)
-        improved = await improve(lee, first, note)
+        improved = await improved_by_note(lee, first, note)
         board = await storyboard_of(emulator, lee, improved.message_id)
 
     assert [scene["duration"] for scene in board["scenes"]] == expected  # type: ignore[index,union-attr]
@@ -127,7 +114,7 @@ async def test_a_note_that_cannot_be_followed_says_so_and_claims_nothing(
     ann = emulator.user(4004, "Ann")
     async with run_bot():
         first = await storyboard_for(ann, PLAIN)
-        improved = await improve(ann, first, "add some music")
+        improved = await improved_by_note(ann, first, "add some music")
         board = await storyboard_of(emulator, ann, improved.message_id)
 
     body = improved.body or ""
@@ -144,7 +131,7 @@ async def test_with_an_lm_the_note_and_the_storyboard_go_to_it_and_the_result_sa
     kim = emulator.user(4005, "Kim")
     async with run_bot():
         first = await storyboard_for(kim, PLAIN)
-        improved = await improve(kim, first, "slower, more time on scene 3")
+        improved = await improved_by_note(kim, first, "slower, more time on scene 3")
         board = await storyboard_of(emulator, kim, improved.message_id)
 
     asked = json.loads(fake_lm.requests[-1].message("user"))
@@ -162,7 +149,7 @@ async def test_a_russian_note_is_followed_and_the_account_is_in_russian(
     async with run_bot():
         await ivan.send_text(PLAIN)
         first = await ivan.chat.wait_for(has_ratings, timeout_s=10)
-        improved = await improve(ivan, first, "сцена 2 длиннее")
+        improved = await improved_by_note(ivan, first, "сцена 2 длиннее")
         board = await storyboard_of(emulator, ivan, improved.message_id)
 
     assert [scene["duration"] for scene in board["scenes"]] == [3.0, 4.5, 3.0]  # type: ignore[index,union-attr]
