@@ -20,7 +20,6 @@ from core.storyboard import Storyboard
 from core.types import POSITION_CAP, JobKind, JobRecord, JobStatus, JobSummary, VersionRecord
 
 if TYPE_CHECKING:
-    from bot.i18n import Texts
     from core.erase import DataCounts
     from core.queries import ScriptHistory
 
@@ -50,6 +49,8 @@ METHOD_NAMES = {
     "local_fallback": N_("the built-in generator (the language model was unavailable)"),
     "local_heuristic": N_("the built-in improver"),
 }
+TITLE_SHOWN = 200
+RESULT_TAIL_ROOM = 250  # a scene line and "… and N more scenes": what a revision's lines must leave of the budget
 CHANGES_SHOWN = 6  # a revision names this many changes, then counts the rest
 NOT_DONE_SHOWN = 3
 
@@ -133,7 +134,7 @@ def render_result(
     made_by = t(method) if method else esc(storyboard.generation_method)
     revision = parse_revision(version.revision)
     header = (
-        f"<b>{esc(shorten(storyboard.title, 200))}</b>\n"
+        f"<b>{esc(shorten(storyboard.title, min(TITLE_SHOWN, budget // 8)))}</b>\n"
         + t(
             "Job <code>{job_id}</code> · version {version} · {scenes} · {duration} s",
             job_id=job.id,
@@ -144,15 +145,21 @@ def render_result(
         + "\n"
         + t("Made by {method}.", method=made_by)
         + "\n"
-        + (render_revision(revision, storyboard, t=t) + "\n" if revision is not None else "")
     )
+    closing = "\n\n" + t("How did I do? Rate it:")
+    if revision is not None:  # as many of its lines, most telling first, as leave room for a scene and the tail
+        room = budget - visible_length(header) - visible_length(closing) - RESULT_TAIL_ROOM
+        for line in revision_lines(revision, storyboard, t=t):
+            if visible_length(line) + 1 > room:
+                break
+            header += line + "\n"
+            room -= visible_length(line) + 1
     scene_lines = [
         f"{n}. <i>"
         + t("{start}–{end} s", start=format(scene.start_time, "g"), end=format(scene.start_time + scene.duration, "g"))
-        + f"</i> {esc(shorten(''.join(frame.text for frame in scene.frames), SCENE_PREVIEW_CHARS))}"
+        + f"</i> {esc(shorten(scene.text, SCENE_PREVIEW_CHARS))}"
         for n, scene in enumerate(storyboard.scenes, start=1)
     ]
-    closing = "\n\n" + t("How did I do? Rate it:")
     shown = _fit(scene_lines, budget - visible_length(header) - visible_length(closing))
     while True:
         more = len(scene_lines) - len(shown)
@@ -167,8 +174,16 @@ def render_result(
         shown.pop()  # the tail took the room of the last scene
 
 
-def render_revision(revision: Revision, storyboard: Storyboard, *, t: Texts = ENGLISH) -> str:
-    """What an improvement changed, what of the note it did not do and why: never "improved" over a copy."""
+def render_not_found(job_id: str, t: Texts) -> str:
+    """A job id the user named that is not one of theirs (or not at all): the same words for both."""
+    return t(
+        "I can't find job <code>{job_id}</code> among your jobs. /jobs lists them.", job_id=esc(shorten(job_id, 40))
+    )
+
+
+def revision_lines(revision: Revision, storyboard: Storyboard, *, t: Texts = ENGLISH) -> list[str]:
+    """What an improvement changed, what of the note it did not do and why, most telling first: never "improved"
+    over a copy."""
     lines = []
     if revision.unchanged:
         lines.append(t("⚠️ Nothing changed: this version is the same as the one you rated."))
@@ -190,7 +205,7 @@ def render_revision(revision: Revision, storyboard: Storyboard, *, t: Texts = EN
                 "seconds”) and a scene's picture (“scene 2: a close-up of the cup”)."
             )
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _change_items(revision: Revision, t: Texts) -> list[str]:
@@ -215,8 +230,6 @@ def _change_items(revision: Revision, t: Texts) -> list[str]:
             )
         if change.visual_changed:
             items.append(t("scene {n}: a new picture note", n=change.scene))
-        if change.text_changed:
-            items.append(t("scene {n}: new words", n=change.scene))
     return items
 
 

@@ -63,8 +63,8 @@ GENERATE_PROMPT = (
 IMPROVE_PROMPT = (
     "You revise video storyboards. The user gives the current storyboard as JSON (numbered scenes with their "
     "text, duration in seconds and visual), a rating from 1 (bad) to 5 (great) and maybe a note. Do what the note "
-    "asks: change durations and visuals, and a scene's words only when the note asks for that. Keep the scenes: "
-    "exactly one for each numbered scene, in the same order, never merged, split, dropped or added. "
+    "asks of the durations and the visuals. Keep the scenes and their words: exactly one for each numbered "
+    "scene, in the same order, its text copied, never merged, split, dropped or added. "
     f"Answer with one JSON object and nothing else, of this form: {REPLY_SHAPE}"
 )
 
@@ -184,7 +184,7 @@ class LMClient:
             "scenes": [
                 {
                     "n": n,
-                    "text": "".join(frame.text for frame in scene.frames),
+                    "text": scene.text,
                     "duration": scene.duration,
                     "visual": scene.frames[0].visual or "",
                 }

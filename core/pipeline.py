@@ -22,7 +22,7 @@ from core.generator import source_scenes, title_of
 from core.lm import LMClient, LMDraft
 from core.metrics import LM_FALLBACKS, LM_REPAIRS
 from core.revision import Revision, compare
-from core.storyboard import SceneDraft, Storyboard, assemble
+from core.storyboard import SceneDraft, Storyboard, assemble, drafts_of
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +67,7 @@ class Pipeline:
             board, revision = await asyncio.to_thread(heuristic.improve, current, rating, comment)
             return PipelineResult(board, revision=revision)
         lm = self.lm
-        scenes = [
-            SceneDraft(
-                text="".join(frame.text for frame in scene.frames),
-                frames=tuple(frame.text for frame in scene.frames),
-                duration_s=scene.duration,
-                visual=scene.frames[0].visual,
-            )
-            for scene in current.scenes
-        ]
+        scenes = drafts_of(current)
         try:
             _draft, anchored = await self._anchored(
                 lambda correction: lm.improve(current, rating=rating, comment=comment, correction=correction),

@@ -32,7 +32,6 @@ class SceneChange(BaseModel):
     duration_after: float
     visual_before: str | None = None
     visual_after: str | None = None
-    text_changed: bool = False
 
     @property
     def duration_changed(self) -> bool:
@@ -73,9 +72,7 @@ def compare(
     changes = []
     for number, (old, new) in enumerate(zip(before.scenes, after.scenes, strict=False), start=1):
         old_visual, new_visual = old.frames[0].visual, new.frames[0].visual
-        old_text = "".join(frame.text for frame in old.frames)
-        new_text = "".join(frame.text for frame in new.frames)
-        if old.duration == new.duration and old_visual == new_visual and old_text == new_text:
+        if old.duration == new.duration and old_visual == new_visual:  # the words are the script's, always
             continue
         changes.append(
             SceneChange(
@@ -84,7 +81,6 @@ def compare(
                 duration_after=new.duration,
                 visual_before=old_visual,
                 visual_after=new_visual,
-                text_changed=old_text != new_text,
             )
         )
     return Revision(

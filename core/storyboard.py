@@ -37,6 +37,11 @@ class Scene(BaseModel):
     duration: float
     frames: list[Frame] = Field(min_length=1)
 
+    @property
+    def text(self) -> str:
+        """The scene's words, its frames joined by single spaces (a screenplay's action and lines stay apart)."""
+        return " ".join(frame.text.strip() for frame in self.frames if frame.text.strip())
+
 
 class Storyboard(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -69,6 +74,19 @@ class SceneDraft(BaseModel):
     duration_s: float
     visual: str | None = None
     frames: tuple[str, ...] = ()
+
+
+def drafts_of(storyboard: Storyboard) -> list[SceneDraft]:
+    """A storyboard's scenes as drafts again, their frames as they are: to change and assemble anew."""
+    return [
+        SceneDraft(
+            text=scene.text,
+            frames=tuple(frame.text for frame in scene.frames),
+            duration_s=scene.duration,
+            visual=scene.frames[0].visual,
+        )
+        for scene in storyboard.scenes
+    ]
 
 
 def _tenths(seconds: float) -> int:

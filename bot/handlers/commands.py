@@ -8,7 +8,16 @@ from telegram.constants import ParseMode
 
 from bot.context import BotContext
 from bot.i18n import ENGLISH, LOCALES, N_, Texts, texts_for, texts_of
-from bot.render import STATUS_NAMES, esc, human_size, render_job_list, render_stats, render_status, shorten
+from bot.render import (
+    STATUS_NAMES,
+    esc,
+    human_size,
+    render_job_list,
+    render_not_found,
+    render_stats,
+    render_status,
+    shorten,
+)
 from bot.sender import video_upload
 from core.errors import JobNotFoundError, JobStateError
 
@@ -95,7 +104,7 @@ async def on_status(update: Update, context: BotContext) -> None:
     try:
         job, position = await context.services.queries.get_for_user(context.args[0], user.id, bot_id=context.bot.id)
     except JobNotFoundError:
-        await message.reply_text(_not_found(context.args[0], t), parse_mode=ParseMode.HTML)
+        await message.reply_text(render_not_found(context.args[0], t), parse_mode=ParseMode.HTML)
         return
     await message.reply_text(render_status(job, position, t=t), parse_mode=ParseMode.HTML)
 
@@ -122,7 +131,7 @@ async def on_cancel(update: Update, context: BotContext) -> None:
         job, _ = await context.services.queries.get_for_user(job_id, user.id, bot_id=context.bot.id)
         job = await context.services.queue.cancel(job)
     except JobNotFoundError:
-        await message.reply_text(_not_found(job_id, t), parse_mode=ParseMode.HTML)
+        await message.reply_text(render_not_found(job_id, t), parse_mode=ParseMode.HTML)
         return
     except JobStateError as exc:
         status = t(STATUS_NAMES[exc.status]) if exc.status in STATUS_NAMES else esc(str(exc.status))
@@ -151,7 +160,7 @@ async def on_video(update: Update, context: BotContext) -> None:
     try:
         job, _ = await context.services.queries.get_for_user(job_id, user.id, bot_id=context.bot.id)
     except JobNotFoundError:
-        await message.reply_text(_not_found(job_id, t), parse_mode=ParseMode.HTML)
+        await message.reply_text(render_not_found(job_id, t), parse_mode=ParseMode.HTML)
         return
     video = await context.services.queries.video_for_job(job.id)
     if video is None or not video.data:
@@ -185,9 +194,3 @@ async def on_unknown_command(update: Update, context: BotContext) -> None:
 async def _newest_active(context: BotContext, user_id: int) -> str | None:
     recent = await context.services.queries.recent(context.bot.id, user_id, limit=10)
     return next((job.id for job in recent if job.status.active), None)
-
-
-def _not_found(job_id: str, t: Texts) -> str:
-    return t(
-        "I can't find job <code>{job_id}</code> among your jobs. /jobs lists them.", job_id=esc(shorten(job_id, 40))
-    )

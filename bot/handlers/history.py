@@ -19,6 +19,7 @@ from bot.render import (
     esc,
     render_erase_question,
     render_erased,
+    render_not_found,
     render_result,
     render_versions,
     shorten,
@@ -53,7 +54,7 @@ async def on_version(update: Update, context: BotContext) -> None:
     try:
         history = await context.services.queries.script_history(args[0], user.id, bot_id=context.bot.id)
     except JobNotFoundError:
-        await message.reply_text(not_found(t, args[0]), parse_mode=ParseMode.HTML)
+        await message.reply_text(render_not_found(args[0], t), parse_mode=ParseMode.HTML)
         return
     if len(args) == 1 or not history.versions:
         await message.reply_text(render_versions(history, t), parse_mode=ParseMode.HTML)
@@ -116,12 +117,6 @@ async def _send_version(message: Message, context: BotContext, t: Texts, history
         version.storyboard_json.encode(),
         filename=result_file_name(made_by.id, version.version),
         caption=t("Storyboard JSON · job {job_id} · version {number}", job_id=made_by.id, number=version.version),
-    )
-
-
-def not_found(t: Texts, job_id: str) -> str:
-    return t(
-        "I can't find job <code>{job_id}</code> among your jobs. /jobs lists them.", job_id=esc(shorten(job_id, 40))
     )
 
 

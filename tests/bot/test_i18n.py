@@ -29,6 +29,7 @@ from bot.render import (
 )
 from bot.texts import minutes
 from core.improve import improve
+from core.revision import Limit, compare
 from core.storyboard import SceneDraft, assemble
 from core.types import JobSummary
 from tests.fakes.records import make_job, make_version
@@ -230,3 +231,19 @@ def test_acks_statuses_and_prompts_are_in_the_locale_and_keep_the_id_in_code(loc
     assert visible_length(render_prompt(t=t)) <= MAX_MESSAGE
     if locale == "ru":
         assert render_ack(make_job(), 3, t=t).startswith("🎬 Сценарий получен. Задание <code>k7m2q9xw4t</code>")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_result_with_the_longest_revision_and_title_still_fits_a_caption(locale: str) -> None:
+    t = texts_for(locale)
+    drafts = [SceneDraft(text="सीन " * 60, duration_s=3, visual="v") for _ in range(40)]
+    parent = assemble("Заголовок " * 40, "lm", drafts)  # an LM's title, 200 characters and more
+    board = assemble(parent.title, "local_heuristic", [d.model_copy(update={"duration_s": 4}) for d in drafts])
+    revision = compare(parent, board, not_followed=["добавь музыку и логотип в конце " * 3] * 5, limits=list(Limit))
+    job, version = make_job(status="done", kind="improve"), make_version(board.to_json(), revision=revision.to_json())
+
+    caption = render_result(job, version, board, budget=CAPTION_BUDGET, t=t)
+
+    assert visible_length(caption) <= MAX_CAPTION
+    assert t("How did I do? Rate it:") in caption
+    assert "1. " in caption  # a scene still shows
