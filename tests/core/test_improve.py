@@ -153,3 +153,57 @@ def test_the_revision_round_trips_through_its_json() -> None:
 def test_a_long_hostile_note_is_read_in_bounded_clauses() -> None:
     plan = read_note("scene 1 longer, " * 5000 + "1" * 10000, scene_count=2)
     assert plan.scene_factor == {0: 1.5}
+
+
+@pytest.mark.parametrize(
+    ("durations_s", "note", "expected"),
+    [
+        ((3, 3, 3.5), "scene 2 2 s longer", [3.0, 5.0, 3.5]),
+        ((3, 3, 3.5), "add 2 seconds to scene 3", [3.0, 3.0, 5.5]),
+        ((3, 3, 3), "give scene 1 3 more seconds", [6.0, 3.0, 3.0]),
+        ((3, 4, 5), "scene 2 2,5 s", [3.0, 2.5, 5.0]),  # a decimal comma is no clause break
+        ((3, 3, 3), "the first scene should last 5 seconds", [5.0, 3.0, 3.0]),  # "last" the verb
+        ((3, 3, 3), "make the last scene 5 seconds", [3.0, 3.0, 5.0]),  # "scene 5 seconds" is no scene 5
+        ((3, 3, 3), "scene 1 twice as long", [6.0, 3.0, 3.0]),
+        ((3, 3, 3), "scenes 2 and 3 longer", [3.0, 4.5, 4.5]),
+        ((3, 3, 3), "scene 2, 3 longer", [3.0, 4.5, 4.5]),
+        ((3, 4, 5), "the second scene shorter", [3.0, 2.7, 5.0]),
+        ((3, 4, 5), "half as long", [1.5, 2.0, 2.5]),
+    ],
+)
+def test_changes_by_seconds_lists_of_scenes_and_places_are_read_right(
+    durations_s: tuple[float, ...], note: str, expected: list[float]
+) -> None:
+    improved, revision = improve(board(*durations_s), 2, note)
+    assert durations(improved) == expected
+    assert revision.not_followed == []
+
+
+@pytest.mark.parametrize(("note", "total"), [("make it 5 seconds longer", 17.0), ("сделай 1 минуту", 60.0)])
+def test_a_change_or_a_length_of_the_whole_is_met_exactly(note: str, total: float) -> None:
+    improved, revision = improve(board(3, 4, 5), 2, note)
+    assert improved.total_duration == total
+    assert revision.limits == []
+
+
+def test_a_length_for_the_whole_is_met_when_some_scenes_hit_their_bounds() -> None:
+    improved, revision = improve(board(1.5, 1.5, 1.5, 1.5, 30), 2, "make it 20 seconds")
+    assert durations(improved) == [1.5, 1.5, 1.5, 1.5, 14.0]
+    assert revision.limits == []
+
+
+def test_a_timing_wish_is_never_taken_for_a_picture_note() -> None:
+    improved, revision = improve(board(3, 3, 3), 2, "scene 2 should take its time to breathe")
+    assert [s.frames[0].visual for s in improved.scenes] == [None, None, None]
+    assert revision.not_followed == ["scene 2 should take its time to breathe"]
+
+
+def test_a_scene_asked_longer_and_shorter_is_left_and_both_are_named() -> None:
+    improved, revision = improve(board(3, 3, 3), 2, "scene 2 longer and scene 2 shorter")
+    assert durations(improved) == [3.0, 3.0, 3.0]
+    assert revision.not_followed == ["scene 2 longer", "scene 2 shorter"]
+
+
+def test_a_picture_note_for_a_list_of_scenes_goes_to_each() -> None:
+    improved, _ = improve(board(3, 4, 5), 2, "scenes 1 and 3: a wide shot of the sea")
+    assert [s.frames[0].visual for s in improved.scenes] == ["a wide shot of the sea", None, "a wide shot of the sea"]
