@@ -122,10 +122,11 @@ def _links_and_tags(text: str) -> list[Segment]:
                 continue
         elif char == "<" and pos + 1 < len(text) and (text[pos + 1].isalpha() or text[pos + 1] in "/!"):
             end = close_angle.at_or_after(pos)
-            if end != -1:
-                inner = text[pos + 1 : end]
+            inner = text[pos + 1 : end] if end != -1 else ""
+            autolink = ":" in inner and not any(c.isspace() for c in inner)
+            if end != -1 and (autolink or _is_html_tag(inner)):  # "<beat>" or "He <whispers>" is the script's own
                 segments.append((text[done:pos], False))
-                if ":" in inner and not any(c.isspace() for c in inner):  # an autolink keeps its address
+                if autolink:  # an autolink keeps its address
                     segments.append((inner, True))
                 done = pos = end + 1
                 continue
@@ -189,3 +190,19 @@ def _edge(tokens: list[tuple[str, int]], index: int, step: int) -> str:
 def plain_text(text: str) -> str:
     """White space collapsed to single spaces, ends stripped."""
     return " ".join(text.split())
+
+
+HTML_TAGS = frozenset((
+    "a", "abbr", "b", "br", "blockquote", "code", "del", "details", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+    "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub",
+    "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "u", "ul",
+))  # fmt: skip
+
+
+def _is_html_tag(inner: str) -> bool:
+    """``<b>``, ``</em>``, ``<br/>``, ``<span class="x">``, ``<!-- ... -->``: HTML, which Markdown may carry; any
+    other ``<word>`` is text."""
+    if inner.startswith("!"):
+        return True
+    name = inner.lstrip("/").split(None, 1)[0].rstrip("/").lower() if inner.strip("/ ") else ""
+    return name in HTML_TAGS

@@ -495,3 +495,8 @@ def test_clean_script_checks_the_length_before_parsing() -> None:
     with pytest.raises(ScriptRejectedError) as too_long:
         clean_script("INT. A\n\n" + "x" * 200, max_chars=100, max_scenes=10, file_name="a.fountain")
     assert too_long.value.reason is RejectReason.TOO_LONG
+
+
+def test_markdown_keeps_angle_bracket_words_that_are_not_html() -> None:
+    parsed = parse_script("<beat>\nHe <whispers> hi\n<b>Bold</b> and <!-- a comment --> on", "a.md")
+    assert [scene.frames for scene in parsed.scenes] == [("<beat>",), ("He <whispers> hi",), ("Bold and on",)]
