@@ -43,7 +43,8 @@ DEMO_USER_ID = 1001
 SETTLE_TIMEOUT_S = 60.0
 QUIET_S = 0.4
 
-COMMAND = re.compile(r"/[A-Za-z]")  # any command, the bot's own included, however many it has
+# any command, the bot's own included, however many it has: "/jobs", "/press 1", "/start@bot"; not "/etc/hosts"
+COMMAND = re.compile(r"/[A-Za-z]\w*(?:@\w+)?(?:\s|$)")
 INTERRUPTED = 130  # Ctrl-C: the shell's code for a SIGINT, so a script that runs the demo sees it was stopped
 
 INTRO = """\

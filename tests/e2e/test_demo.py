@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.demo import COMMAND
+
 pytestmark = pytest.mark.slow
 
 
@@ -347,3 +349,12 @@ def test_help_lists_the_variables_that_matter_each_in_the_readme_table(
     assert named <= readme_configuration_variables()  # the help never names what the README does not explain
     assert named <= settings_fields() | READ_OUTSIDE_SETTINGS  # nor a variable nothing reads
     assert "README" in out
+
+
+@pytest.mark.parametrize(
+    ("line", "is_command"),
+    [("/jobs", True), ("/press 1", True), ("/start@bhiv_bot", True), ("/etc/hosts flashes on screen", False),
+     ("/ 2 s of black", False), ("and/or", False)],
+)  # fmt: skip
+def test_only_a_command_ends_a_typed_script(line: str, is_command: bool) -> None:
+    assert bool(COMMAND.match(line)) is is_command
