@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -79,8 +80,11 @@ async def test_three_workers_run_each_of_300_jobs_once_and_a_killed_one_loses_no
             await eventually(lambda: len(lm.requests) >= SCRIPTS // 3, 60)
             victim = workers[0]
             assert victim.process is not None
-            await victim.kill()
+            # Frozen first, so what it holds is read before the kill: once it is dead, the others' reaper may
+            # requeue its jobs at once (same machine), before a read after the kill would see them.
+            victim.process.send_signal(signal.SIGSTOP)
             held = await running_jobs_of(url, victim.process.pid)
+            await victim.kill()
             await eventually(lambda: all(tally(emulator, ids, is_document).values()), 120)
             await asyncio.sleep(1.0)  # a late duplicate would show up now
         finally:
