@@ -92,7 +92,7 @@ def test_a_note_is_followed_in_part_and_the_rest_is_named() -> None:
 
 def test_a_wish_for_the_end_is_the_last_scene_s_picture() -> None:
     improved, _ = improve(board(3, 4, 5), 2, "add a logo at the end")
-    assert improved.scenes[2].frames[0].visual == "add a logo at the end"
+    assert improved.scenes[2].frames[0].visual == "add a logo"
 
 
 def test_a_scene_past_the_end_is_not_followed() -> None:
@@ -207,3 +207,76 @@ def test_a_scene_asked_longer_and_shorter_is_left_and_both_are_named() -> None:
 def test_a_picture_note_for_a_list_of_scenes_goes_to_each() -> None:
     improved, _ = improve(board(3, 4, 5), 2, "scenes 1 and 3: a wide shot of the sea")
     assert [s.frames[0].visual for s in improved.scenes] == ["a wide shot of the sea", None, "a wide shot of the sea"]
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("make it twice as fast", [1.5, 2.0, 2.5]),
+        ("half the speed", [6.0, 8.0, 10.0]),
+        ("scene 2 twice as fast", [3.0, 2.0, 5.0]),
+        ("scene 2 3x longer", [3.0, 12.0, 5.0]),
+        ("make it 10% shorter", [2.7, 3.6, 4.5]),
+        ("extend scene 2 by 2 seconds", [3.0, 6.0, 5.0]),
+        ("reduce scene 2 by 1 second", [3.0, 3.0, 5.0]),
+        ("scene 2 -1s", [3.0, 3.0, 5.0]),
+        ("scene 2, 3 seconds longer", [3.0, 7.0, 5.0]),
+        ("scene two longer", [3.0, 6.0, 5.0]),
+        ("scene no. 2 longer", [3.0, 6.0, 5.0]),
+        ("третья сцена длиннее", [3.0, 4.0, 7.5]),
+        ("दूसरा दृश्य लंबा करो", [3.0, 6.0, 5.0]),
+        ("दृश्य 3 को 2 सेकंड और लंबा करो", [3.0, 4.0, 7.0]),
+        ("сцена 3 на 1 секунду короче", [3.0, 4.0, 4.0]),
+        ("make every scene 3 seconds", [3.0, 3.0, 3.0]),
+        ("make it 1 min 30 s", [30.0, 30.0, 30.0]),
+        ("make it under 20 s", [3.0, 4.0, 5.0]),  # within it already
+        ("make it under 10 s", [2.5, 3.3, 4.2]),
+        ("сократи до 20 секунд", [3.0, 4.0, 5.0]),
+    ],
+)
+def test_more_ways_of_saying_it(note: str, expected: list[float]) -> None:
+    improved, revision = improve(board(3, 4, 5), 2, note)
+    assert durations(improved) == expected
+    assert revision.not_followed == []
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "the middle scene longer",  # a scene it cannot tell: not the whole storyboard
+        "don't make it longer",
+        "не быстрее",
+        "add a scene at the end",  # the scenes are the script's
+        "make it 20 s with scene 1 at 10 s",  # two amounts: which is which is a guess
+    ],
+)
+def test_what_it_cannot_tell_or_do_changes_nothing_and_is_named(note: str) -> None:
+    improved, revision = improve(board(3, 4, 5), 2, note)
+    assert durations(improved) == [3.0, 4.0, 5.0]
+    assert revision.not_followed == [note]
+
+
+def test_two_totals_contradict_and_both_are_named() -> None:
+    _, revision = improve(board(3, 4, 5), 2, "make it 20 seconds, make it 30 seconds")
+    assert revision.unchanged
+    assert revision.not_followed == ["make it 20 seconds", "make it 30 seconds"]
+
+
+@pytest.mark.parametrize(
+    ("note", "scene", "picture"),
+    [
+        ("scene 2: breakfast on the table", 1, "breakfast on the table"),  # "fast" inside a word
+        ("scene 3: walking along the beach", 2, "walking along the beach"),
+        ("Scene 2: Show The Cup", 1, "Show The Cup"),
+        ("add a dog to scene 2", 1, "add a dog"),
+        ("third scene: a wide shot", 2, "a wide shot"),
+    ],
+)
+def test_picture_notes_keep_what_they_say_and_lose_the_scene_s_name(note: str, scene: int, picture: str) -> None:
+    improved, _ = improve(board(3, 4, 5), 2, note)
+    assert improved.scenes[scene].frames[0].visual == picture
+
+
+def test_a_change_past_a_scene_s_bound_is_a_limit() -> None:
+    _, revision = improve(board(3, 4, 5), 2, "scene 1 3 seconds shorter")
+    assert revision.limits == [Limit.SHORTEST]
