@@ -50,7 +50,7 @@ METHOD_NAMES = {
     "local_heuristic": N_("the built-in improver"),
 }
 TITLE_SHOWN = 200
-RESULT_TAIL_ROOM = 250  # a scene line and "… and N more scenes": what a revision's lines must leave of the budget
+RESULT_TAIL_ROOM = 400  # a scene line (160 emoji are 320 UTF-16 units) and "… and N more": what a revision must leave
 CHANGES_SHOWN = 6  # a revision names this many changes, then counts the rest
 NOT_DONE_SHOWN = 3
 
