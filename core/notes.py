@@ -183,7 +183,8 @@ def read_note(note: str, *, scene_count: int) -> Plan:
 def _read_clause(clause: str, scenes: list[int] | None, plan: Plan, scene_count: int) -> str:
     """Fill the plan from one clause; what it was: "timing", "visual", "kept" or "nothing"."""
     lower = clause.lower()
-    if _STRUCTURE.search(lower) or (_NEGATION.search(lower) and _TIME_WORD.search(lower)):
+    negated = _NEGATION.search(lower) and _TIME_WORD.search(lower) and not _CAP.search(lower)  # "не больше" caps
+    if _STRUCTURE.search(lower) or negated:
         return "nothing"  # the scenes are the script's; "don't make it longer" asks for nothing to be done
     amounts = len(_SECONDS.findall(lower)) + len(_MINUTES.findall(lower))
     if amounts > 1 and not (_MINUTES.search(lower) and _SECONDS.search(lower) and amounts == 2):

@@ -232,6 +232,7 @@ def test_a_picture_note_for_a_list_of_scenes_goes_to_each() -> None:
         ("make it under 20 s", [3.0, 4.0, 5.0]),  # within it already
         ("make it under 10 s", [2.5, 3.3, 4.2]),
         ("сократи до 20 секунд", [3.0, 4.0, 5.0]),
+        ("не больше 10 секунд", [2.5, 3.3, 4.2]),
     ],
 )
 def test_more_ways_of_saying_it(note: str, expected: list[float]) -> None:
