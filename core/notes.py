@@ -192,13 +192,11 @@ def _read_clause(clause: str, scenes: list[int] | None, plan: Plan, scene_count:
     seconds = _seconds(lower)
     factor = _factor(lower) if seconds is None else None
     sign = _change_sign(lower) if seconds is not None else 0
-    if scenes is None and _EVERY.search(lower):
-        scenes = list(range(scene_count))
-        if seconds is None and factor is None:
-            scenes = None  # "make every scene faster" is the pace of the whole
+    if scenes is None and _EVERY.search(lower) and seconds is not None:
+        scenes = list(range(scene_count))  # "every scene 3 seconds"; "make every scene faster" is the whole's pace
     if scenes is None:
         if _SCENE_WORD.search(lower) and not _EVERY.search(lower):
-            return "nothing"  # a scene it could not tell ("the middle scene longer"): not the whole, silently
+            return "nothing"  # a scene it could not tell ("the middle scene longer"): named, not done to the whole
         if seconds is not None and _CAP.search(lower):
             plan.total_cap_s = seconds
         elif seconds is not None and sign:
