@@ -25,6 +25,7 @@ from bot.context import SERVICES_KEY
 from bot.emulator import BotAPIEmulator
 from bot.emulator.model import ChatMessage
 from bot.emulator.users import EmulatedUser
+from bot.handlers.commands import COMMAND_DESCRIPTIONS
 from bot.input_lines import InputLines
 from bot.settings import TelegramSettings
 from core.services import CoreSettings
@@ -55,7 +56,7 @@ You are Telegram user {user_id}. Type a script, one line per scene; an empty lin
                 a 6th button, Skip, asks for the improvement without a note
   /reply TEXT   answer the bot's "What should change?" (it asks after a rating of 1 or 2)
   /quit         leave (Ctrl-D too; Ctrl-C leaves at once)
-Any other /command goes to the bot as on Telegram: /start, /help, /status, /jobs, /cancel, /video, /stats.
+Any other /command goes to the bot as on Telegram: {commands}.
 {stats}
 """
 
@@ -67,7 +68,8 @@ def intro(access: AccessSettings, *, made_admin: bool) -> str:
         admins = ", ".join(str(user_id) for user_id in sorted(access.admin_user_ids))
         verdict = "are among them" if access.is_admin(DEMO_USER_ID) else "are not among them, so it refuses you"
         stats = f"/stats is for ADMIN_USER_IDS, set here to {admins}: you ({DEMO_USER_ID}) {verdict}."
-    return INTRO.format(user_id=DEMO_USER_ID, stats=stats)
+    commands = ", ".join(f"/{name}" for name, _ in COMMAND_DESCRIPTIONS) + ", /stats"  # the bot's menu, as it is
+    return INTRO.format(user_id=DEMO_USER_ID, stats=stats, commands=commands)
 
 
 class TerminalChat:
