@@ -16,7 +16,7 @@ from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameter
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from bot.i18n import texts_for
+from bot.i18n import Texts, texts_for
 from bot.keyboards import build_rating_keyboard
 from bot.render import CAPTION_BUDGET, render_ack, render_failed, render_result
 from core.delivery import Notification
@@ -89,38 +89,19 @@ class TelegramSender:
         return sent.message_id
 
     async def _result(self, notification: Notification, job: JobRecord) -> int | None:
-        """The video carrying the summary as its caption and the rating keyboard; a text message when there is no
-        video (RENDER_VIDEO=false, or it could not be made)."""
-        version = _version_of(notification, job)
-        t = texts_for(job.language)
-        storyboard = parse_storyboard(version.storyboard_json)
-        video = notification.video
-        if video is not None and video.data:
-            sent = await self.bot.send_video(
-                notification.chat_id,
-                **video_upload(video),
-                caption=render_result(job, version, storyboard, budget=CAPTION_BUDGET, t=t),
-                parse_mode=ParseMode.HTML,
-                reply_markup=build_rating_keyboard(version.id, t=t),
-            )
-            return sent.message_id
-        sent = await self.bot.send_message(
+        sent = await send_result(
+            self.bot,
             notification.chat_id,
-            render_result(job, version, storyboard, t=t),
-            parse_mode=ParseMode.HTML,
-            reply_markup=build_rating_keyboard(version.id, t=t),
-            link_preview_options=NO_PREVIEW,
+            job,
+            _version_of(notification, job),
+            notification.video,
+            texts_for(job.language),
         )
         return sent.message_id
 
     async def _result_file(self, notification: Notification, job: JobRecord) -> int | None:
-        version = _version_of(notification, job)
-        t = texts_for(job.language)
-        sent = await self.bot.send_document(
-            notification.chat_id,
-            version.storyboard_json.encode(),
-            filename=result_file_name(job.id, version.version),
-            caption=t("Storyboard JSON · job {job_id} · version {version}", job_id=job.id, version=version.version),
+        sent = await send_result_file(
+            self.bot, notification.chat_id, job.id, _version_of(notification, job), texts_for(job.language)
         )
         return sent.message_id
 
@@ -135,9 +116,38 @@ class TelegramSender:
     }
 
 
-def result_file_name(job_id: str, version: int) -> str:
-    """The storyboard JSON's file name, as the result sends it (and /version sends it again)."""
-    return f"storyboard-{job_id}-v{version}.json"
+async def send_result(
+    bot: Bot, chat_id: int, job: JobRecord, version: VersionRecord, video: VideoRecord | None, t: Texts
+) -> Message:
+    """A result as the chat gets it (the outbox's, and /version's again): the video carrying the summary as its
+    caption and the rating keyboard; a text message when there is no video (RENDER_VIDEO=false, or none made)."""
+    storyboard = parse_storyboard(version.storyboard_json)
+    keyboard = build_rating_keyboard(version.id, t=t)
+    if video is not None and video.data:
+        return await bot.send_video(
+            chat_id,
+            **video_upload(video),
+            caption=render_result(job, version, storyboard, budget=CAPTION_BUDGET, t=t),
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard,
+        )
+    return await bot.send_message(
+        chat_id,
+        render_result(job, version, storyboard, t=t),
+        parse_mode=ParseMode.HTML,
+        reply_markup=keyboard,
+        link_preview_options=NO_PREVIEW,
+    )
+
+
+async def send_result_file(bot: Bot, chat_id: int, job_id: str, version: VersionRecord, t: Texts) -> Message:
+    """The storyboard as a JSON document, after its result."""
+    return await bot.send_document(
+        chat_id,
+        version.storyboard_json.encode(),
+        filename=f"storyboard-{job_id}-v{version.version}.json",
+        caption=t("Storyboard JSON · job {job_id} · version {version}", job_id=job_id, version=version.version),
+    )
 
 
 def video_upload(video: VideoRecord) -> dict[str, Any]:

@@ -13,21 +13,18 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext
 from bot.i18n import Texts, texts_of
-from bot.keyboards import build_erase_keyboard, build_rating_keyboard, parse_erase
+from bot.keyboards import build_erase_keyboard, parse_erase
 from bot.render import (
-    CAPTION_BUDGET,
     esc,
     render_erase_question,
     render_erased,
     render_not_found,
-    render_result,
     render_versions,
     shorten,
 )
-from bot.sender import NO_PREVIEW, result_file_name, video_upload
+from bot.sender import send_result, send_result_file
 from core.errors import JobNotFoundError
 from core.queries import ScriptHistory
-from core.storyboard import parse_storyboard
 
 logger = logging.getLogger(__name__)
 
@@ -92,32 +89,13 @@ def _out_of_range(t: Texts, history: ScriptHistory) -> str:
 
 
 async def _send_version(message: Message, context: BotContext, t: Texts, history: ScriptHistory, number: int) -> None:
-    """What the result sent: its video with the summary and rating buttons (the summary alone without a video),
-    then the JSON file."""
+    """What the result sent, sent again the same way: its video (or summary) with the rating buttons, then the
+    JSON file."""
     version = history.numbered(number)
     assert version is not None
     made_by, video = await context.services.queries.result_of(version)
-    storyboard = parse_storyboard(version.storyboard_json)
-    keyboard = build_rating_keyboard(version.id, t=t)
-    if video is not None and video.data:
-        await message.reply_video(
-            **video_upload(video),
-            caption=render_result(made_by, version, storyboard, budget=CAPTION_BUDGET, t=t),
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard,
-        )
-    else:
-        await message.reply_text(
-            render_result(made_by, version, storyboard, t=t),
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard,
-            link_preview_options=NO_PREVIEW,
-        )
-    await message.reply_document(
-        version.storyboard_json.encode(),
-        filename=result_file_name(made_by.id, version.version),
-        caption=t("Storyboard JSON · job {job_id} · version {number}", job_id=made_by.id, number=version.version),
-    )
+    await send_result(context.bot, message.chat_id, made_by, version, video, t)
+    await send_result_file(context.bot, message.chat_id, made_by.id, version, t)
 
 
 # -- /delete ---------------------------------------------------------------------------------------------------
