@@ -18,7 +18,7 @@ from core import improve as heuristic
 from core.anchor import Anchored, anchor
 from core.errors import LMError, LMErrorKind
 from core.formats import parse_script
-from core.generator import source_scenes, title_of
+from core.generator import generate_local, source_scenes, title_of
 from core.lm import LMClient, LMDraft
 from core.metrics import LM_FALLBACKS, LM_REPAIRS
 from core.revision import Revision, compare
@@ -45,10 +45,10 @@ class Pipeline:
         self.lm = lm
 
     async def generate(self, script: str, *, file_name: str | None = None, job_id: str = "-") -> PipelineResult:
+        if self.lm is None:  # the built-in generator: one trip to a thread, parse and assemble together
+            return PipelineResult(await asyncio.to_thread(generate_local, script, file_name=file_name))
         parsed = await asyncio.to_thread(parse_script, script, file_name)
         scenes, title = source_scenes(parsed), title_of(parsed)
-        if self.lm is None:
-            return PipelineResult(await asyncio.to_thread(assemble, title, "local", scenes))
         lm = self.lm
         try:
             draft, anchored = await self._anchored(
